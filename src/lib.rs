@@ -1,0 +1,27 @@
+//! scimgate: a SCIM 2.0 gateway between identity providers (Entra ID, Okta, …) and SCIM
+//! targets (Webex, Zoom, any RFC 7643/7644 service), on Cloudflare's Pingora.
+//!
+//! # How a request flows
+//!
+//! 1. [`flow::route`]: the longest `route` prefix picks the tenant; the rest of the path is
+//!    sanitised so nothing climbs out of the target's base path. Unknown route: 404.
+//! 2. [`flow::auth`]: the IdP's bearer secret, hashed and compared in constant time with the
+//!    tenant's digests. Missing or wrong: 401 with `WWW-Authenticate: Bearer`.
+//! 3. [`flow::body`]: media type (415), size while reading (413), one JSON object of bounded
+//!    depth (400 invalidSyntax).
+//! 4. [`flow::request`]: the target's request: base path + rest + raw query, an allowlist of
+//!    headers, the target's own secret, a `Content-Length`.
+//! 5. [`proxy::upstream`]: one exchange over Pingora's pooled client within the tenant's
+//!    timeouts (502 on connect failure, 504 past the timeout).
+//! 6. [`flow::response`]: status and body as the target sent them, target URLs rebased on
+//!    the tenant's public URL.
+//! 7. [`telemetry`]: one count, one duration, one log line (no ids, tokens or bodies).
+//!
+//! Policies ([`policy`]) are compiled once, checked with file:line:col diagnostics, and held
+//! in an [`arc_swap`]-backed store so a request always sees one consistent snapshot.
+
+pub mod flow;
+pub mod policy;
+pub mod proxy;
+pub mod scim;
+pub mod telemetry;

@@ -1,0 +1,137 @@
+//! The `scimgate` command line: thin, it parses arguments and calls the library.
+
+use clap::{Parser, Subcommand};
+use scimgate::policy::diagnostics::Diagnostics;
+use scimgate::policy::{load, secrets, Policies};
+use scimgate::proxy::server::{serve, ServeOptions};
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "scimgate",
+    version,
+    about = "A SCIM 2.0 gateway between identity providers and SCIM targets"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve every tenant of a policies directory.
+    Serve {
+        /// Directory of tenant policies (*.toml, one tenant each).
+        #[arg(long)]
+        policies: PathBuf,
+        /// Plain HTTP listener for IdPs, e.g. 0.0.0.0:8080.
+        #[arg(long)]
+        listen: String,
+        /// Admin listener: /metrics, /healthz, /readyz (keep it off the public network).
+        #[arg(long)]
+        admin: Option<String>,
+        /// HTTPS listener for IdPs (with --tls-cert and --tls-key).
+        #[arg(long)]
+        tls_listen: Option<String>,
+        /// PEM certificate chain for --tls-listen.
+        #[arg(long)]
+        tls_cert: Option<PathBuf>,
+        /// PEM private key for --tls-listen.
+        #[arg(long)]
+        tls_key: Option<PathBuf>,
+        /// Worker threads (default: the number of CPUs).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Log as JSON lines instead of text.
+        #[arg(long, value_parser = ["text", "json"], default_value = "text")]
+        log_format: String,
+    },
+    /// Validate every policy of a directory; print file:line:col diagnostics; exit 1 on any error.
+    Check {
+        /// Directory of tenant policies.
+        dir: PathBuf,
+    },
+    /// Read a secret on stdin and print its SHA-256 hex digest for `auth.bearer_sha256`.
+    HashToken,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::HashToken => {
+            let mut secret = Vec::new();
+            if let Err(e) = std::io::stdin().read_to_end(&mut secret) {
+                eprintln!("error: cannot read stdin: {e}");
+                return ExitCode::FAILURE;
+            }
+            if secret.trim_ascii().is_empty() {
+                eprintln!("error: no secret on stdin");
+                return ExitCode::FAILURE;
+            }
+            println!("{}", scimgate::flow::auth::hash_token(&secret));
+            ExitCode::SUCCESS
+        }
+        Command::Check { dir } => match load::load_dir(&dir) {
+            Ok(tenants) => {
+                for t in &tenants {
+                    println!(
+                        "ok: {} ({}) route {} -> {}",
+                        t.name,
+                        t.source.display(),
+                        t.route,
+                        t.upstream.url
+                    );
+                }
+                ExitCode::SUCCESS
+            }
+            Err(errors) => {
+                eprintln!("{}", Diagnostics(errors));
+                ExitCode::FAILURE
+            }
+        },
+        Command::Serve {
+            policies,
+            listen,
+            admin,
+            tls_listen,
+            tls_cert,
+            tls_key,
+            threads,
+            log_format,
+        } => {
+            scimgate::telemetry::logs::init(log_format == "json");
+            let loaded = load::load_dir(&policies).and_then(|mut tenants| {
+                secrets::resolve(&mut tenants, |k| std::env::var(k).ok())?;
+                Ok(tenants)
+            });
+            let tenants = match loaded {
+                Ok(t) => t,
+                Err(errors) => {
+                    eprintln!("{}", Diagnostics(errors));
+                    eprintln!("error: scimgate did not start: fix the policies above");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let threads = threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let opts = ServeOptions {
+                policies,
+                listen,
+                admin,
+                tls_listen,
+                tls_cert,
+                tls_key,
+                threads,
+            };
+            match serve(opts, Policies::new(tenants)) {
+                Err(e) => {
+                    eprintln!("error: scimgate did not start: {e}");
+                    ExitCode::FAILURE
+                }
+                Ok(never) => match never {},
+            }
+        }
+    }
+}

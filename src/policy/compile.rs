@@ -1,0 +1,566 @@
+//! The one bridge from what people write ([`super::file`]) to what the gateway runs
+//! ([`super::model`]): parse, validate every field, and collect every error with its position.
+
+use super::diagnostics::Diagnostic;
+use super::file::{LimitsFile, PolicyFile, UpstreamFile};
+use super::model::*;
+use std::path::Path;
+use std::time::Duration;
+use toml::Spanned;
+
+/// Parse and compile one policy file's text. Secrets are not read here (see
+/// [`super::secrets`]) so `scimgate check` works where they are absent.
+pub fn compile_file(path: &Path, source: &str) -> Result<Tenant, Vec<Diagnostic>> {
+    let file: PolicyFile = match toml::from_str(source) {
+        Ok(f) => f,
+        Err(e) => {
+            let message = e.message().trim_end().to_string();
+            let d = Diagnostic::at(path, source, e.span(), "E001", message);
+            let d = if d.message.starts_with("unknown field") {
+                d.with_hint("see policies/README.md for the keys each section accepts")
+            } else {
+                d
+            };
+            return Err(vec![d]);
+        }
+    };
+    let mut cx = Cx {
+        path,
+        source,
+        errors: Vec::new(),
+    };
+    let tenant = cx.tenant(file);
+    if cx.errors.is_empty() {
+        tenant.ok_or_else(Vec::new)
+    } else {
+        Err(cx.errors)
+    }
+}
+
+struct Cx<'a> {
+    path: &'a Path,
+    source: &'a str,
+    errors: Vec<Diagnostic>,
+}
+
+impl Cx<'_> {
+    fn err<T>(&mut self, at: &Spanned<T>, code: &'static str, msg: String, hint: Option<&str>) {
+        let mut d = Diagnostic::at(self.path, self.source, Some(at.span()), code, msg);
+        if let Some(h) = hint {
+            d = d.with_hint(h);
+        }
+        self.errors.push(d);
+    }
+
+    fn tenant(&mut self, f: PolicyFile) -> Option<Tenant> {
+        let name = self.tenant_name(&f.tenant);
+        let route = self.route(&f.route);
+        let idp = match f.idp.as_ref() {
+            None => Some(Idp::Generic),
+            Some(s) => match s.get_ref().as_str() {
+                "generic" => Some(Idp::Generic),
+                "entra" => Some(Idp::Entra),
+                "okta" => Some(Idp::Okta),
+                other => {
+                    self.err(
+                        s,
+                        "E041",
+                        format!("unknown idp {other:?}"),
+                        Some("expected one of \"entra\", \"okta\", \"generic\""),
+                    );
+                    None
+                }
+            },
+        };
+        let public_url = f.public_url.as_ref().and_then(|u| self.public_url(u));
+        let digests = self.digests(&f.auth.get_ref().bearer_sha256);
+        let upstream = self.upstream(f.upstream.get_ref());
+        let limits = f
+            .limits
+            .as_ref()
+            .map(|l| self.limits(l.get_ref()))
+            .unwrap_or_default();
+        Some(Tenant {
+            name: name?,
+            route: route?,
+            idp: idp?,
+            public_url: match (f.public_url.is_some(), public_url) {
+                (true, None) => return None,
+                (_, p) => p,
+            },
+            auth: Auth { digests: digests? },
+            upstream: upstream?,
+            limits,
+            source: self.path.to_path_buf(),
+        })
+    }
+
+    fn tenant_name(&mut self, s: &Spanned<String>) -> Option<String> {
+        let v = s.get_ref();
+        let ok = !v.is_empty()
+            && v.len() <= 63
+            && v.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if ok {
+            Some(v.clone())
+        } else {
+            self.err(
+                s,
+                "E010",
+                format!("tenant name {v:?} is not valid"),
+                Some("use 1 to 63 characters from a-z, 0-9 and '-'"),
+            );
+            None
+        }
+    }
+
+    fn route(&mut self, s: &Spanned<String>) -> Option<String> {
+        let v = s.get_ref();
+        let trimmed = v.strip_suffix('/').unwrap_or(v);
+        let problem = if !trimmed.starts_with('/') {
+            Some("must start with '/'")
+        } else if trimmed.len() > 256 {
+            Some("is longer than 256 characters")
+        } else if trimmed[1..]
+            .split('/')
+            .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+        {
+            Some("has an empty, '.' or '..' segment")
+        } else if !trimmed
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/-._~".contains(&b))
+        {
+            Some("may only contain A-Z a-z 0-9 - . _ ~ and '/'")
+        } else {
+            None
+        };
+        match problem {
+            None => Some(trimmed.to_string()),
+            Some(p) => {
+                self.err(
+                    s,
+                    "E011",
+                    format!("route {v:?} {p}"),
+                    Some("a route looks like \"/acme/scim/v2\""),
+                );
+                None
+            }
+        }
+    }
+
+    fn public_url(&mut self, s: &Spanned<String>) -> Option<String> {
+        let v = s.get_ref();
+        match parse_base_url(v) {
+            Ok(u) => Some(u.url),
+            Err(p) => {
+                self.err(
+                    s,
+                    "E040",
+                    format!("public_url {v:?} {p}"),
+                    Some("e.g. \"https://scim-gw.example.com/acme/scim/v2\""),
+                );
+                None
+            }
+        }
+    }
+
+    fn digests(&mut self, list: &Spanned<Vec<Spanned<String>>>) -> Option<Vec<[u8; 32]>> {
+        if list.get_ref().is_empty() {
+            self.err(
+                list,
+                "E020",
+                "auth.bearer_sha256 is empty: every request would be refused".into(),
+                Some("add the output of `scimgate hash-token`"),
+            );
+            return None;
+        }
+        let mut out = Vec::new();
+        let mut ok = true;
+        for d in list.get_ref() {
+            let mut bytes = [0u8; 32];
+            match hex::decode_to_slice(d.get_ref().trim(), &mut bytes) {
+                Ok(()) => out.push(bytes),
+                Err(_) => {
+                    ok = false;
+                    self.err(
+                        d,
+                        "E020",
+                        "not a SHA-256 hex digest (64 hex characters)".into(),
+                        Some("store digests, never secrets: `printf %s \"$SECRET\" | scimgate hash-token`"),
+                    );
+                }
+            }
+        }
+        ok.then_some(out)
+    }
+
+    fn upstream(&mut self, u: &UpstreamFile) -> Option<Upstream> {
+        let mut ok = true;
+        for (k, v) in &u.vars {
+            let valid = !v.get_ref().is_empty()
+                && v.get_ref()
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+            if !valid {
+                ok = false;
+                self.err(
+                    v,
+                    "E031",
+                    format!(
+                        "upstream.vars.{k} = {:?} is not a plain URL token",
+                        v.get_ref()
+                    ),
+                    Some("vars may only contain A-Z a-z 0-9 - . _ ~"),
+                );
+            }
+        }
+        let url = match fill_vars(u.url.get_ref(), &u.vars) {
+            Err(missing) => {
+                self.err(
+                    &u.url,
+                    "E031",
+                    format!("upstream.url uses {{{missing}}} but upstream.vars has no {missing:?}"),
+                    Some("add it under [upstream] vars = { ... }"),
+                );
+                None
+            }
+            Ok(filled) => match parse_base_url(&filled) {
+                Ok(p) => Some(p),
+                Err(p) => {
+                    self.err(&u.url, "E030", format!("upstream.url {filled:?} {p}"), None);
+                    None
+                }
+            },
+        };
+        let profile = match u.profile.as_ref() {
+            None => Some(Profile::Generic),
+            Some(s) => match s.get_ref().as_str() {
+                "generic" => Some(Profile::Generic),
+                "webex" => Some(Profile::Webex),
+                "zoom" => Some(Profile::Zoom),
+                "gluu" => Some(Profile::Gluu),
+                other => {
+                    self.err(
+                        s,
+                        "E041",
+                        format!("unknown upstream.profile {other:?}"),
+                        Some("expected one of \"webex\", \"zoom\", \"gluu\", \"generic\""),
+                    );
+                    None
+                }
+            },
+        };
+        let secret = match (&u.bearer_env, &u.bearer_file) {
+            (Some(_), Some(f)) => {
+                self.err(
+                    f,
+                    "E033",
+                    "set bearer_env or bearer_file, not both".into(),
+                    None,
+                );
+                None
+            }
+            (Some(e), None) => {
+                let name = e.get_ref();
+                if name.is_empty() || name.contains('=') || name.contains('\0') {
+                    self.err(
+                        e,
+                        "E033",
+                        format!("{name:?} is not an environment variable name"),
+                        None,
+                    );
+                    None
+                } else {
+                    Some(SecretSource::Env(name.clone()))
+                }
+            }
+            (None, Some(f)) => Some(SecretSource::File(f.get_ref().into())),
+            (None, None) => Some(SecretSource::None),
+        };
+        let timeout = self.millis(u.timeout_ms.as_ref(), "timeout_ms", DEFAULT_TIMEOUT_MS);
+        let connect_timeout = self.millis(
+            u.connect_timeout_ms.as_ref(),
+            "connect_timeout_ms",
+            DEFAULT_CONNECT_TIMEOUT_MS,
+        );
+        let ca_file = u.ca_file.as_ref().and_then(|c| self.ca_file(c));
+        if u.ca_file.is_some() && ca_file.is_none() {
+            ok = false;
+        }
+        if let (Some(c), Some(url)) = (&u.ca_file, &url) {
+            if !url.tls {
+                ok = false;
+                self.err(
+                    c,
+                    "E034",
+                    "ca_file is set but upstream.url is not https".into(),
+                    None,
+                );
+            }
+        }
+        let secret_pos = u
+            .bearer_env
+            .as_ref()
+            .or(u.bearer_file.as_ref())
+            .map(|s| super::diagnostics::line_col(self.source, s.span().start))
+            .unwrap_or((1, 1));
+        let url = url?;
+        if !ok {
+            return None;
+        }
+        Some(Upstream {
+            url: url.url,
+            tls: url.tls,
+            host: url.host,
+            port: url.port,
+            authority: url.authority,
+            base_path: url.path,
+            profile: profile?,
+            secret: secret?,
+            secret_pos,
+            timeout: timeout?,
+            connect_timeout: connect_timeout?,
+            ca_file,
+            authorization: None,
+        })
+    }
+
+    fn millis(&mut self, v: Option<&Spanned<i64>>, key: &str, default: u64) -> Option<Duration> {
+        let Some(v) = v else {
+            return Some(Duration::from_millis(default));
+        };
+        let n = *v.get_ref();
+        if (1..=3_600_000).contains(&n) {
+            Some(Duration::from_millis(n as u64))
+        } else {
+            self.err(
+                v,
+                "E032",
+                format!("upstream.{key} = {n} is out of range"),
+                Some("milliseconds, from 1 to 3600000"),
+            );
+            None
+        }
+    }
+
+    fn ca_file(&mut self, c: &Spanned<String>) -> Option<std::path::PathBuf> {
+        let path = std::path::PathBuf::from(c.get_ref());
+        let mut store = pingora::tls::RootCertStore::empty();
+        match pingora::tls::load_ca_file_into_store(&path, &mut store) {
+            Ok(()) if !store.is_empty() => Some(path),
+            Ok(()) => {
+                self.err(
+                    c,
+                    "E034",
+                    format!("ca_file {:?} holds no certificate", c.get_ref()),
+                    None,
+                );
+                None
+            }
+            Err(e) => {
+                self.err(
+                    c,
+                    "E034",
+                    format!("ca_file {:?} cannot be used: {}", c.get_ref(), e),
+                    Some("a PEM file of CA certificates"),
+                );
+                None
+            }
+        }
+    }
+
+    fn limits(&mut self, l: &LimitsFile) -> Limits {
+        let mut limits = Limits::default();
+        if let Some(m) = &l.max_body_bytes {
+            let n = *m.get_ref();
+            if n >= 1 && n as u64 <= MAX_MAX_BODY_BYTES as u64 {
+                limits.max_body_bytes = n as usize;
+            } else {
+                self.err(
+                    m,
+                    "E050",
+                    format!("limits.max_body_bytes = {n} is out of range"),
+                    Some("bytes, from 1 to 67108864 (64 MiB)"),
+                );
+            }
+        }
+        limits
+    }
+}
+
+/// Replace `{name}` with `vars[name]`; `Err(name)` for the first unknown name.
+fn fill_vars(
+    url: &str,
+    vars: &std::collections::BTreeMap<String, Spanned<String>>,
+) -> Result<String, String> {
+    let mut out = String::with_capacity(url.len());
+    let mut rest = url;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else {
+            return Err(after.to_string());
+        };
+        let name = &after[..close];
+        match vars.get(name) {
+            Some(v) => out.push_str(v.get_ref()),
+            None => return Err(name.to_string()),
+        }
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// A parsed absolute base URL.
+#[derive(Debug, PartialEq, Eq)]
+pub struct BaseUrl {
+    /// Normalised text: scheme://authority/path without a trailing `/`.
+    pub url: String,
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+    pub authority: String,
+    pub path: String,
+}
+
+/// Parse an `http(s)://host[:port][/path]` base URL: no userinfo, query or fragment.
+pub fn parse_base_url(text: &str) -> Result<BaseUrl, &'static str> {
+    if text.contains('@') {
+        return Err("must not carry credentials (user@host); use bearer_env or bearer_file");
+    }
+    if text.contains('?') || text.contains('#') {
+        return Err("must not have a query or fragment");
+    }
+    let uri: http::Uri = text.parse().map_err(|_| "is not a valid URL")?;
+    let tls = match uri.scheme_str() {
+        Some("https") => true,
+        Some("http") => false,
+        _ => return Err("must start with http:// or https://"),
+    };
+    let host = uri.host().filter(|h| !h.is_empty()).ok_or("has no host")?;
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let default_port = if tls { 443 } else { 80 };
+    let port = uri.port_u16().unwrap_or(default_port);
+    let host_for_header = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.clone()
+    };
+    let authority = if port == default_port {
+        host_for_header
+    } else {
+        format!("{host_for_header}:{port}")
+    };
+    let path = uri.path().trim_end_matches('/').to_string();
+    if path.split('/').any(|s| s == "." || s == "..") {
+        return Err("must not contain '.' or '..' segments");
+    }
+    let scheme = if tls { "https" } else { "http" };
+    Ok(BaseUrl {
+        url: format!("{scheme}://{authority}{path}"),
+        tls,
+        host,
+        port,
+        authority,
+        path,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OK: &str = r#"
+tenant = "acme"
+route = "/acme/scim/v2/"
+[auth]
+bearer_sha256 = ["5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"]
+[upstream]
+url = "https://api.example.com:8443/identity/scim/{org}/v2/"
+vars = { org = "0ae8-7ade" }
+bearer_env = "ACME_TOKEN"
+"#;
+
+    #[test]
+    fn compiles_a_valid_file() {
+        let t = compile_file(Path::new("acme.toml"), OK).unwrap();
+        assert_eq!(t.name, "acme");
+        assert_eq!(t.route, "/acme/scim/v2");
+        assert_eq!(
+            t.upstream.url,
+            "https://api.example.com:8443/identity/scim/0ae8-7ade/v2"
+        );
+        assert_eq!(t.upstream.authority, "api.example.com:8443");
+        assert_eq!(t.upstream.base_path, "/identity/scim/0ae8-7ade/v2");
+        assert!(t.upstream.tls);
+        assert_eq!(t.upstream.secret, SecretSource::Env("ACME_TOKEN".into()));
+        assert_eq!(t.upstream.timeout, Duration::from_millis(30_000));
+        assert_eq!(t.limits.max_body_bytes, 1024 * 1024);
+    }
+
+    fn errors(src: &str) -> Vec<String> {
+        compile_file(Path::new("t.toml"), src)
+            .unwrap_err()
+            .iter()
+            .map(|d| d.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn unknown_key_points_at_it() {
+        let src = OK.replace("bearer_env", "bearer_envv");
+        let e = errors(&src);
+        assert_eq!(e.len(), 1);
+        assert!(
+            e[0].starts_with("t.toml:9:1: error[E001]: unknown field `bearer_envv`"),
+            "{}",
+            e[0]
+        );
+    }
+
+    #[test]
+    fn collects_every_error_of_a_file() {
+        let src = OK
+            .replace("\"acme\"", "\"Acme!\"")
+            .replace("/acme/scim/v2/", "acme/../x")
+            .replace("{org}", "{nope}");
+        let e = errors(&src);
+        assert_eq!(e.len(), 3, "{e:#?}");
+        assert!(e[0].starts_with("t.toml:2:10: error[E010]"), "{}", e[0]);
+        assert!(e[1].starts_with("t.toml:3:9: error[E011]"), "{}", e[1]);
+        assert!(
+            e[2].contains("error[E031]: upstream.url uses {nope}"),
+            "{}",
+            e[2]
+        );
+    }
+
+    #[test]
+    fn rejects_credentials_and_bad_digests() {
+        let src = OK
+            .replace("https://api", "https://user:pw@api")
+            .replace("5e88", "zz88");
+        let e = errors(&src);
+        assert_eq!(e.len(), 2, "{e:#?}");
+        assert!(e[0].contains("E020"));
+        assert!(e[1].contains("must not carry credentials"));
+    }
+
+    #[test]
+    fn base_url_forms() {
+        let u = parse_base_url("http://127.0.0.1:8081/v2").unwrap();
+        assert_eq!(
+            (u.authority.as_str(), u.port, u.tls),
+            ("127.0.0.1:8081", 8081, false)
+        );
+        let u = parse_base_url("https://[::1]/scim").unwrap();
+        assert_eq!((u.host.as_str(), u.authority.as_str()), ("::1", "[::1]"));
+        assert!(parse_base_url("ftp://x/").is_err());
+        assert!(parse_base_url("http:///x").is_err());
+        assert!(parse_base_url("http://x/a/../b").is_err());
+    }
+}

@@ -1,0 +1,149 @@
+//! Reading a policies directory: every `*.toml` is one tenant. All files are compiled and all
+//! errors collected, then the cross-file rules (unique names, no overlapping routes) run.
+
+use super::compile::compile_file;
+use super::diagnostics::Diagnostic;
+use super::model::{Policies, Tenant};
+use crate::scim::resource::Resource;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Load and compile every policy of `dir`. Secrets are not read here.
+pub fn load_dir(dir: &Path) -> Result<Vec<Tenant>, Vec<Diagnostic>> {
+    let files = policy_files(dir)?;
+    let mut tenants = Vec::new();
+    let mut errors = Vec::new();
+    for file in &files {
+        match std::fs::read_to_string(file) {
+            Err(e) => errors.push(Diagnostic::at(
+                file,
+                "",
+                None,
+                "E003",
+                format!("cannot read: {e}"),
+            )),
+            Ok(source) => match compile_file(file, &source) {
+                Ok(t) => tenants.push(t),
+                Err(mut d) => errors.append(&mut d),
+            },
+        }
+    }
+    errors.extend(cross_checks(&tenants));
+    if errors.is_empty() {
+        Ok(tenants)
+    } else {
+        Err(errors)
+    }
+}
+
+/// The `*.toml` files of `dir`, sorted by name.
+fn policy_files(dir: &Path) -> Result<Vec<PathBuf>, Vec<Diagnostic>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        vec![Diagnostic::at(
+            dir,
+            "",
+            None,
+            "E003",
+            format!("cannot read policies directory: {e}"),
+        )]
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(vec![Diagnostic::at(
+            dir,
+            "",
+            None,
+            "E002",
+            "no *.toml policy files",
+        )
+        .with_hint("each tenant is one TOML file; see policies/README.md")]);
+    }
+    Ok(files)
+}
+
+fn cross_checks(tenants: &[Tenant]) -> Vec<Diagnostic> {
+    let mut errors = Vec::new();
+    for (i, b) in tenants.iter().enumerate() {
+        for a in &tenants[..i] {
+            if a.name == b.name {
+                errors.push(
+                    Diagnostic::at(
+                        &b.source,
+                        "",
+                        None,
+                        "E012",
+                        format!(
+                            "tenant {:?} is also defined in {}",
+                            b.name,
+                            a.source.display()
+                        ),
+                    )
+                    .with_hint("tenant names are unique across the policies directory"),
+                );
+            }
+            if let Some(why) = routes_overlap(&a.route, &b.route) {
+                errors.push(
+                    Diagnostic::at(
+                        &b.source,
+                        "",
+                        None,
+                        "E013",
+                        format!(
+                        "route {:?} of tenant {:?} overlaps route {:?} of tenant {:?} in {}: {why}",
+                        b.route, b.name, a.route, a.name, a.source.display()
+                    ),
+                    )
+                    .with_hint("give each tenant its own route"),
+                );
+            }
+        }
+    }
+    errors
+}
+
+/// Two routes overlap when they are the same (ignoring case), or when one lies inside the
+/// other where the outer tenant's SCIM endpoints are (`/acme` and `/acme/Users`). Nested
+/// routes that leave the endpoints alone (`/acme` and `/acme/eu`) are fine: the longest wins.
+fn routes_overlap(a: &str, b: &str) -> Option<&'static str> {
+    if a.eq_ignore_ascii_case(b) {
+        return Some("they are the same route");
+    }
+    let (outer, inner) = if a.len() < b.len() { (a, b) } else { (b, a) };
+    let lower_inner = inner.to_ascii_lowercase();
+    let rest = lower_inner.strip_prefix(&outer.to_ascii_lowercase())?;
+    let next = rest.strip_prefix('/')?.split('/').next()?;
+    Resource::is_endpoint_segment(next).then_some("one would take the other's SCIM endpoints")
+}
+
+impl Policies {
+    /// The checked set of tenants, longest route first.
+    pub fn new(tenants: Vec<Tenant>) -> Policies {
+        let mut tenants: Vec<Arc<Tenant>> = tenants.into_iter().map(Arc::new).collect();
+        tenants.sort_by(|a, b| {
+            b.route
+                .len()
+                .cmp(&a.route.len())
+                .then(a.route.cmp(&b.route))
+        });
+        Policies { tenants }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlap_rules() {
+        assert!(routes_overlap("/a/scim", "/A/SCIM").is_some());
+        assert!(routes_overlap("/a", "/a/Users").is_some());
+        assert!(routes_overlap("/a/users/x", "/a").is_some());
+        assert!(routes_overlap("/a", "/a/eu").is_none());
+        assert!(routes_overlap("/a", "/ab").is_none());
+        assert!(routes_overlap("/a/x", "/b/x").is_none());
+    }
+}

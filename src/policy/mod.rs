@@ -1,0 +1,16 @@
+//! Tenant policies: the TOML files platform teams write ([`file`]), the checked model the
+//! gateway runs on ([`model`]), and the only bridge between them ([`compile`]).
+//!
+//! Loading a directory ([`load`]) collects every error of every file, each as a
+//! [`diagnostics::Diagnostic`] with file:line:col, before anything is served.
+
+pub mod compile;
+pub mod diagnostics;
+pub mod file;
+pub mod load;
+pub mod model;
+pub mod secrets;
+pub mod store;
+
+pub use diagnostics::Diagnostic;
+pub use model::{Policies, Tenant};

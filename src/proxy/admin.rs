@@ -1,0 +1,69 @@
+//! The admin listener: `GET /metrics` (Prometheus text), `GET /healthz` (the process answers),
+//! `GET /readyz` (policies are loaded and at least one tenant is served).
+
+use crate::policy::store::PolicyStore;
+use crate::scim::error::ScimError;
+use async_trait::async_trait;
+use http::Response;
+use pingora::apps::http_app::ServeHttp;
+use pingora::protocols::http::ServerSession;
+use std::sync::Arc;
+
+pub struct Admin {
+    pub store: Arc<PolicyStore>,
+}
+
+#[async_trait]
+impl ServeHttp for Admin {
+    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let req = session.req_header();
+        let get = req.method == http::Method::GET || req.method == http::Method::HEAD;
+        match (get, req.uri.path()) {
+            (true, "/metrics") => reply(
+                200,
+                "text/plain; version=0.0.4; charset=utf-8",
+                crate::telemetry::metrics::render(),
+            ),
+            (true, "/healthz") => reply(200, "text/plain; charset=utf-8", b"ok\n".to_vec()),
+            (true, "/readyz") => {
+                let tenants = self.store.load().tenants.len();
+                if tenants > 0 {
+                    reply(
+                        200,
+                        "text/plain; charset=utf-8",
+                        format!("ready: {tenants} tenants\n").into_bytes(),
+                    )
+                } else {
+                    reply(
+                        503,
+                        "text/plain; charset=utf-8",
+                        b"not ready: no tenants\n".to_vec(),
+                    )
+                }
+            }
+            (false, "/metrics" | "/healthz" | "/readyz") => {
+                let e = ScimError::new(405, None, "only GET is served here");
+                reply(405, "application/scim+json", e.body())
+            }
+            _ => {
+                let e = ScimError::not_found(
+                    "the admin listener serves /metrics, /healthz and /readyz",
+                );
+                reply(404, "application/scim+json", e.body())
+            }
+        }
+    }
+}
+
+fn reply(status: u16, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
+    let mut r = Response::new(body);
+    *r.status_mut() =
+        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    if let Ok(v) = http::HeaderValue::from_str(content_type) {
+        r.headers_mut().insert(http::header::CONTENT_TYPE, v);
+    }
+    let len = r.body().len();
+    r.headers_mut()
+        .insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(len));
+    r
+}

@@ -1,0 +1,294 @@
+//! The only place that knows Pingora. Every request is answered in `request_filter`: read the
+//! body whole, run the `flow` steps, do the upstream exchange with the pooled client, write the
+//! answer. (Pingora's own proxy loop sends headers before the body and loses bodies over its
+//! 64 KiB replay buffer; see docs/PINGORA.md.)
+
+pub mod admin;
+pub mod server;
+pub mod upstream;
+
+use crate::flow;
+use crate::flow::body::BodyUse;
+use crate::policy::store::PolicyStore;
+use crate::scim::error::ScimError;
+use crate::scim::resource::Resource;
+use crate::telemetry::metrics::{self, UpstreamErrorKind, NO_TENANT};
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use pingora::http::ResponseHeader;
+use pingora::prelude::*;
+use pingora::proxy::{ProxyHttp, Session};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use upstream::UpstreamClient;
+
+/// How long the gateway waits for the next piece of a request body.
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The gateway's Pingora service.
+pub struct Gateway {
+    pub store: Arc<PolicyStore>,
+    pub client: Arc<UpstreamClient>,
+    /// True on the TLS listener's service (for the default public URL's scheme).
+    pub tls: bool,
+}
+
+/// What the gateway writes back, whoever made it.
+struct Reply {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    body: Bytes,
+    /// False when the request body was not read to its end (the connection must close).
+    keepalive: bool,
+}
+
+impl From<ScimError> for Reply {
+    fn from(e: ScimError) -> Self {
+        let mut headers = e.headers.clone();
+        headers.push(("content-type", "application/scim+json".to_string()));
+        Reply {
+            status: e.status,
+            headers,
+            body: Bytes::from(e.body()),
+            keepalive: true,
+        }
+    }
+}
+
+/// Bounded labels of one request, filled as the flow learns them.
+struct Labels {
+    tenant: Option<Arc<crate::policy::Tenant>>,
+    resource: Resource,
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = ();
+
+    fn new_ctx(&self) -> Self::CTX {}
+
+    async fn request_filter(&self, session: &mut Session, _ctx: &mut ()) -> Result<bool> {
+        let started = Instant::now();
+        let mut labels = Labels {
+            tenant: None,
+            resource: Resource::Other,
+        };
+        let reply = match self.handle(session, &mut labels).await {
+            Ok(r) => r,
+            Err(e) => {
+                let keepalive = session.as_downstream_mut().is_body_done();
+                Reply {
+                    keepalive,
+                    ..Reply::from(e)
+                }
+            }
+        };
+        let status = reply.status;
+        write(session, reply).await?;
+        let method = metrics::method_label(&session.req_header().method);
+        let tenant = labels
+            .tenant
+            .as_ref()
+            .map_or(NO_TENANT, |t| t.name.as_str());
+        let resource = labels.resource.label();
+        let elapsed = started.elapsed();
+        metrics::REQUESTS
+            .with_label_values(&[tenant, resource, method, status_label(status)])
+            .inc();
+        metrics::REQUEST_DURATION
+            .with_label_values(&[tenant, resource, method])
+            .observe(elapsed.as_secs_f64());
+        tracing::info!(
+            target: "scimgate::access",
+            tenant,
+            resource,
+            method,
+            status,
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            "request"
+        );
+        Ok(true)
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut ()) -> Result<Box<HttpPeer>> {
+        // Never reached: request_filter answers every request.
+        Error::e_explain(
+            ErrorType::InternalError,
+            "scimgate answers in request_filter",
+        )
+    }
+}
+
+impl Gateway {
+    async fn handle(&self, session: &mut Session, labels: &mut Labels) -> Result<Reply, ScimError> {
+        let policies = self.store.load();
+        let req = session.req_header();
+        let routed = flow::route::route(&policies, req.uri.path())?;
+        labels.resource = Resource::classify(&routed.rest);
+        labels.tenant = Some(Arc::clone(&routed.tenant));
+        let tenant = &routed.tenant;
+        flow::auth::check(
+            &tenant.auth,
+            req.headers.get("authorization").map(|v| v.as_bytes()),
+        )?;
+
+        let method = req.method.clone();
+        let body_use = flow::body::body_use(&method, labels.resource);
+        if body_use == BodyUse::Json {
+            flow::body::check_media_type(req.headers.get("content-type").map(|v| v.as_bytes()))?;
+        }
+        let body = read_body(session, tenant.limits.max_body_bytes).await?;
+        let body = match body_use {
+            BodyUse::Json => {
+                flow::body::check_json(&body)?;
+                Some(body)
+            }
+            BodyUse::Opaque => Some(body),
+            BodyUse::Dropped => None,
+        };
+
+        let req = session.req_header();
+        let upstream_req = flow::request::build(
+            tenant,
+            &method,
+            &routed.rest,
+            req.uri.query(),
+            &req.headers,
+            body,
+        );
+        let host = req
+            .headers
+            .get("host")
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| req.uri.authority().map(|a| a.as_str()));
+        let public_base = flow::response::public_base(tenant, host, self.tls);
+
+        let up_started = Instant::now();
+        let result = self.client.exchange(&tenant.upstream, &upstream_req).await;
+        metrics::UPSTREAM_DURATION
+            .with_label_values(&[&tenant.name])
+            .observe(up_started.elapsed().as_secs_f64());
+        let resp = result.map_err(|e| {
+            metrics::UPSTREAM_ERRORS
+                .with_label_values(&[&tenant.name, e.kind.label()])
+                .inc();
+            tracing::warn!(tenant = %tenant.name, kind = e.kind.label(), detail = %e.detail, "upstream exchange failed");
+            match e.kind {
+                UpstreamErrorKind::Timeout => ScimError::gateway_timeout(e.detail),
+                _ => ScimError::bad_gateway(e.detail),
+            }
+        })?;
+        if resp.status >= 500 {
+            metrics::UPSTREAM_ERRORS
+                .with_label_values(&[&tenant.name, UpstreamErrorKind::Status5xx.label()])
+                .inc();
+        }
+
+        let rebase = flow::response::Rebase {
+            upstream: &tenant.upstream,
+            public_base: &public_base,
+        };
+        let headers = flow::response::pass_headers(&rebase, &resp.headers);
+        let body = rebase
+            .body(&resp.body)
+            .map(Bytes::from)
+            .unwrap_or(resp.body);
+        Ok(Reply {
+            status: resp.status,
+            headers,
+            body,
+            keepalive: true,
+        })
+    }
+}
+
+/// Read the whole request body, refusing it past `limit` bytes (413) as early as possible.
+async fn read_body(session: &mut Session, limit: usize) -> Result<Bytes, ScimError> {
+    let too_large = || {
+        ScimError::payload_too_large(format!(
+            "the request body is larger than the limit of {limit} bytes"
+        ))
+    };
+    let declared = session
+        .req_header()
+        .headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let downstream = session.as_downstream_mut();
+    downstream.set_read_timeout(Some(BODY_READ_TIMEOUT));
+    let mut buf = BytesMut::with_capacity(declared.map_or(0, |n| n as usize));
+    loop {
+        match downstream.read_request_body().await {
+            Ok(Some(chunk)) => {
+                if buf.len() + chunk.len() > limit {
+                    return Err(too_large());
+                }
+                buf.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(buf.freeze()),
+            Err(_) => {
+                return Err(ScimError::invalid_syntax(
+                    "the request body could not be read",
+                ))
+            }
+        }
+    }
+}
+
+async fn write(session: &mut Session, reply: Reply) -> Result<()> {
+    let mut header = ResponseHeader::build(reply.status, Some(reply.headers.len() + 2))?;
+    for (name, value) in reply.headers {
+        header.append_header(name, value)?;
+    }
+    header.insert_header("content-length", reply.body.len().to_string())?;
+    if !reply.keepalive {
+        header.insert_header("connection", "close")?;
+        session.set_keepalive(None);
+    }
+    let empty = reply.body.is_empty();
+    session
+        .write_response_header(Box::new(header), empty)
+        .await?;
+    if !empty {
+        session.write_response_body(Some(reply.body), true).await?;
+    }
+    Ok(())
+}
+
+fn status_label(status: u16) -> &'static str {
+    // Pre-rendered labels for the statuses SCIM uses; anything else by its class.
+    const KNOWN: [(u16, &str); 18] = [
+        (200, "200"),
+        (201, "201"),
+        (204, "204"),
+        (304, "304"),
+        (400, "400"),
+        (401, "401"),
+        (403, "403"),
+        (404, "404"),
+        (409, "409"),
+        (412, "412"),
+        (413, "413"),
+        (415, "415"),
+        (429, "429"),
+        (500, "500"),
+        (501, "501"),
+        (502, "502"),
+        (503, "503"),
+        (504, "504"),
+    ];
+    if let Some((_, label)) = KNOWN.iter().find(|(s, _)| *s == status) {
+        return label;
+    }
+    match status / 100 {
+        1 => "1xx",
+        2 => "2xx",
+        3 => "3xx",
+        4 => "4xx",
+        _ => "5xx",
+    }
+}

@@ -1,0 +1,143 @@
+//! `scimgate serve`: check everything that could fail (policies, secrets, listen addresses,
+//! TLS files) with a clear message first, then build the Pingora server and run it.
+
+use super::admin::Admin;
+use super::upstream::UpstreamClient;
+use super::Gateway;
+use crate::policy::store::PolicyStore;
+use crate::policy::Policies;
+use pingora::proxy::http_proxy_service_with_name;
+use pingora::server::configuration::{Opt, ServerConf};
+use pingora::server::Server;
+use pingora::services::listening::Service;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Everything `serve` needs, already parsed from the command line.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub policies: PathBuf,
+    pub listen: String,
+    pub admin: Option<String>,
+    pub tls_listen: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub threads: usize,
+}
+
+/// Start-up failures, each a message for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("{0}")]
+    Policies(crate::policy::diagnostics::Diagnostics),
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Validate, build and run; returns only on a start-up error.
+pub fn serve(
+    opts: ServeOptions,
+    policies: Policies,
+) -> Result<std::convert::Infallible, ServeError> {
+    pingora::tls::install_default_crypto_provider();
+    check_listen(&opts.listen, "--listen")?;
+    if let Some(a) = &opts.admin {
+        check_listen(a, "--admin")?;
+    }
+    let tls = match (&opts.tls_listen, &opts.tls_cert, &opts.tls_key) {
+        (None, None, None) => None,
+        (Some(addr), Some(cert), Some(key)) => {
+            check_listen(addr, "--tls-listen")?;
+            check_tls_files(cert, key)?;
+            Some((
+                addr.clone(),
+                cert.to_string_lossy().into_owned(),
+                key.to_string_lossy().into_owned(),
+            ))
+        }
+        _ => {
+            return Err(ServeError::Config(
+                "--tls-listen, --tls-cert and --tls-key go together".into(),
+            ))
+        }
+    };
+
+    let ca_files: Vec<PathBuf> = policies
+        .tenants
+        .iter()
+        .filter_map(|t| t.upstream.ca_file.clone())
+        .collect();
+    let store = Arc::new(PolicyStore::new(policies));
+    crate::telemetry::metrics::init();
+
+    let conf = ServerConf {
+        threads: opts.threads.max(1),
+        grace_period_seconds: Some(1),
+        graceful_shutdown_timeout_seconds: Some(5),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(Opt::default(), conf);
+    server.bootstrap();
+    let client = Arc::new(UpstreamClient::new(ca_files.iter()));
+
+    let mut plain = http_proxy_service_with_name(
+        &server.configuration,
+        Gateway {
+            store: store.clone(),
+            client: client.clone(),
+            tls: false,
+        },
+        "scimgate",
+    );
+    plain.add_tcp(&opts.listen);
+    server.add_service(plain);
+
+    if let Some((addr, cert, key)) = tls {
+        let mut secure = http_proxy_service_with_name(
+            &server.configuration,
+            Gateway {
+                store: store.clone(),
+                client,
+                tls: true,
+            },
+            "scimgate-tls",
+        );
+        secure
+            .add_tls(&addr, &cert, &key)
+            .map_err(|e| ServeError::Config(format!("--tls-cert/--tls-key cannot be used: {e}")))?;
+        server.add_service(secure);
+    }
+
+    if let Some(addr) = &opts.admin {
+        let mut admin = Service::new("scimgate-admin".to_string(), Admin { store });
+        admin.add_tcp(addr);
+        server.add_service(admin);
+    }
+    tracing::info!(listen = %opts.listen, admin = ?opts.admin, tls = ?opts.tls_listen, "scimgate serving");
+    server.run_forever()
+}
+
+/// The address parses and is free now (Pingora would only fail later, less clearly).
+fn check_listen(addr: &str, flag: &str) -> Result<(), ServeError> {
+    let parsed: SocketAddr = addr
+        .parse()
+        .map_err(|_| ServeError::Config(format!("{flag} {addr:?} is not an IP:port address")))?;
+    std::net::TcpListener::bind(parsed)
+        .map(drop)
+        .map_err(|e| ServeError::Config(format!("cannot listen on {addr} ({flag}): {e}")))
+}
+
+fn check_tls_files(cert: &std::path::Path, key: &std::path::Path) -> Result<(), ServeError> {
+    let c = cert.to_string_lossy().into_owned();
+    let k = key.to_string_lossy().into_owned();
+    match pingora::tls::load_certs_and_key_files(&c, &k) {
+        Ok(Some((certs, _))) if !certs.is_empty() => Ok(()),
+        Ok(_) => Err(ServeError::Config(format!(
+            "--tls-cert {c} holds no certificate or --tls-key {k} no key"
+        ))),
+        Err(e) => Err(ServeError::Config(format!(
+            "--tls-cert {c} / --tls-key {k} cannot be used: {e}"
+        ))),
+    }
+}

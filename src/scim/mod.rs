@@ -1,0 +1,5 @@
+//! RFC 7643/7644 knowledge only: error bodies, resource kinds, attribute paths and filters.
+//! Nothing here knows about tenants, policies or Pingora.
+
+pub mod error;
+pub mod resource;

@@ -1,0 +1,117 @@
+//! Every metric name and label set, in one place (the contract in policies/README.md).
+//! Label values are bounded: tenant names, endpoint families, methods, statuses, kinds.
+
+use once_cell::sync::Lazy;
+use prometheus::{
+    register_histogram_vec, register_int_counter_vec, register_int_gauge, HistogramVec,
+    IntCounterVec, IntGauge,
+};
+
+/// Seconds; from 1 ms to 60 s, to cover both a fast local target and a slow SaaS one.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+// The `register_*` macros fail only on a duplicate or malformed name, which these constant
+// definitions cannot produce; a panic there happens at the first scrape in every test run.
+macro_rules! metric {
+    ($e:expr) => {
+        $e.expect("metric definition is valid and registered once")
+    };
+}
+
+pub static REQUESTS: Lazy<IntCounterVec> = Lazy::new(|| {
+    metric!(register_int_counter_vec!(
+        "scimgate_requests_total",
+        "Requests answered, by tenant, SCIM endpoint, method and HTTP status.",
+        &["tenant", "resource", "method", "status"]
+    ))
+});
+
+pub static REQUEST_DURATION: Lazy<HistogramVec> = Lazy::new(|| {
+    metric!(register_histogram_vec!(
+        "scimgate_request_duration_seconds",
+        "Time from request headers read to response written.",
+        &["tenant", "resource", "method"],
+        LATENCY_BUCKETS.to_vec()
+    ))
+});
+
+pub static UPSTREAM_DURATION: Lazy<HistogramVec> = Lazy::new(|| {
+    metric!(register_histogram_vec!(
+        "scimgate_upstream_duration_seconds",
+        "Time of one upstream exchange, connect to last response byte.",
+        &["tenant"],
+        LATENCY_BUCKETS.to_vec()
+    ))
+});
+
+pub static UPSTREAM_ERRORS: Lazy<IntCounterVec> = Lazy::new(|| {
+    metric!(register_int_counter_vec!(
+        "scimgate_upstream_errors_total",
+        "Upstream exchanges that failed, by kind: connect, timeout, status_5xx, invalid_response.",
+        &["tenant", "kind"]
+    ))
+});
+
+pub static POLICY_TENANTS: Lazy<IntGauge> = Lazy::new(|| {
+    metric!(register_int_gauge!(
+        "scimgate_policy_tenants",
+        "Tenants in the policies being served."
+    ))
+});
+
+/// The tenant label for requests that matched no route.
+pub const NO_TENANT: &str = "none";
+
+/// A bounded method label.
+pub fn method_label(method: &http::Method) -> &'static str {
+    match *method {
+        http::Method::GET => "GET",
+        http::Method::POST => "POST",
+        http::Method::PUT => "PUT",
+        http::Method::PATCH => "PATCH",
+        http::Method::DELETE => "DELETE",
+        http::Method::HEAD => "HEAD",
+        _ => "other",
+    }
+}
+
+/// Kinds of `scimgate_upstream_errors_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamErrorKind {
+    Connect,
+    Timeout,
+    Status5xx,
+    InvalidResponse,
+}
+
+impl UpstreamErrorKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            UpstreamErrorKind::Connect => "connect",
+            UpstreamErrorKind::Timeout => "timeout",
+            UpstreamErrorKind::Status5xx => "status_5xx",
+            UpstreamErrorKind::InvalidResponse => "invalid_response",
+        }
+    }
+}
+
+/// Make every family visible from the first scrape (counters at zero are still series-less
+/// until labelled, but the gauge and the HELP lines are there).
+pub fn init() {
+    Lazy::force(&REQUESTS);
+    Lazy::force(&REQUEST_DURATION);
+    Lazy::force(&UPSTREAM_DURATION);
+    Lazy::force(&UPSTREAM_ERRORS);
+    Lazy::force(&POLICY_TENANTS);
+}
+
+/// The Prometheus text exposition of the default registry.
+pub fn render() -> Vec<u8> {
+    use prometheus::Encoder;
+    let mut out = Vec::new();
+    // Encoding only fails on a broken writer; a Vec never fails.
+    let _ = prometheus::TextEncoder::new().encode(&prometheus::gather(), &mut out);
+    out
+}
