@@ -14,7 +14,7 @@ pub fn compile_file(path: &Path, source: &str) -> Result<Tenant, Vec<Diagnostic>
     let file: PolicyFile = match toml::from_str(source) {
         Ok(f) => f,
         Err(e) => {
-            let message = e.message().trim_end().to_string();
+            let message = e.message().trim_end().replace('\n', "; ");
             let d = Diagnostic::at(path, source, e.span(), "E001", message);
             let d = if d.message.starts_with("unknown field") {
                 d.with_hint("see policies/README.md for the keys each section accepts")
@@ -92,6 +92,8 @@ impl Cx<'_> {
             upstream: upstream?,
             limits,
             source: self.path.to_path_buf(),
+            name_pos: super::diagnostics::line_col(self.source, f.tenant.span().start),
+            route_pos: super::diagnostics::line_col(self.source, f.route.span().start),
         })
     }
 
@@ -274,7 +276,7 @@ impl Cx<'_> {
                     Some(SecretSource::Env(name.clone()))
                 }
             }
-            (None, Some(f)) => Some(SecretSource::File(f.get_ref().into())),
+            (None, Some(f)) => Some(SecretSource::File(self.relative(f.get_ref()))),
             (None, None) => Some(SecretSource::None),
         };
         let timeout = self.millis(u.timeout_ms.as_ref(), "timeout_ms", DEFAULT_TIMEOUT_MS);
@@ -343,8 +345,23 @@ impl Cx<'_> {
         }
     }
 
+    /// A path from the policy, relative paths taken from the policy file's directory.
+    fn relative(&self, p: &str) -> std::path::PathBuf {
+        let dir = self.path.parent().unwrap_or(Path::new(""));
+        dir.join(p)
+    }
+
     fn ca_file(&mut self, c: &Spanned<String>) -> Option<std::path::PathBuf> {
-        let path = std::path::PathBuf::from(c.get_ref());
+        let path = self.relative(c.get_ref());
+        if let Err(e) = std::fs::metadata(&path) {
+            self.err(
+                c,
+                "E034",
+                format!("ca_file {} cannot be read: {e}", path.display()),
+                Some("relative paths start at the policy file's directory"),
+            );
+            return None;
+        }
         let mut store = pingora::tls::RootCertStore::empty();
         match pingora::tls::load_ca_file_into_store(&path, &mut store) {
             Ok(()) if !store.is_empty() => Some(path),
@@ -361,7 +378,11 @@ impl Cx<'_> {
                 self.err(
                     c,
                     "E034",
-                    format!("ca_file {:?} cannot be used: {}", c.get_ref(), e),
+                    format!(
+                        "ca_file {} is not a PEM file of certificates: {}",
+                        path.display(),
+                        e.etype().as_str()
+                    ),
                     Some("a PEM file of CA certificates"),
                 );
                 None

@@ -71,10 +71,9 @@ fn cross_checks(tenants: &[Tenant]) -> Vec<Diagnostic> {
         for a in &tenants[..i] {
             if a.name == b.name {
                 errors.push(
-                    Diagnostic::at(
+                    at(
                         &b.source,
-                        "",
-                        None,
+                        b.name_pos,
                         "E012",
                         format!(
                             "tenant {:?} is also defined in {}",
@@ -87,10 +86,9 @@ fn cross_checks(tenants: &[Tenant]) -> Vec<Diagnostic> {
             }
             if let Some(why) = routes_overlap(&a.route, &b.route) {
                 errors.push(
-                    Diagnostic::at(
+                    at(
                         &b.source,
-                        "",
-                        None,
+                        b.route_pos,
                         "E013",
                         format!(
                         "route {:?} of tenant {:?} overlaps route {:?} of tenant {:?} in {}: {why}",
@@ -103,6 +101,17 @@ fn cross_checks(tenants: &[Tenant]) -> Vec<Diagnostic> {
         }
     }
     errors
+}
+
+fn at(file: &Path, (line, col): (usize, usize), code: &'static str, message: String) -> Diagnostic {
+    Diagnostic {
+        file: file.to_path_buf(),
+        line,
+        col,
+        code,
+        message,
+        hint: None,
+    }
 }
 
 /// Two routes overlap when they are the same (ignoring case), or when one lies inside the

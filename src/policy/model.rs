@@ -26,6 +26,9 @@ pub struct Tenant {
     pub limits: Limits,
     /// The file it came from, for logs and diagnostics.
     pub source: PathBuf,
+    /// Line and column of `tenant` and `route` in `source`, for cross-file diagnostics.
+    pub name_pos: (usize, usize),
+    pub route_pos: (usize, usize),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
