@@ -1,7 +1,7 @@
 //! The only place that knows Pingora. Every request is answered in `request_filter`: read the
 //! body whole, run the `flow` steps, do the upstream exchange with the pooled client, write the
 //! answer. (Pingora's own proxy loop sends headers before the body and loses bodies over its
-//! 64 KiB replay buffer; see docs/PINGORA.md.)
+//! 64 KiB replay buffer; see docs/ARCHITECTURE.md.)
 
 pub mod admin;
 pub mod server;
