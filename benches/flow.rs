@@ -47,24 +47,51 @@ fn benches(c: &mut Criterion) {
         b.iter(|| flow::auth::check(&tenant.auth, Some(black_box(b"Bearer demo-token"))))
     });
     let body = user();
-    c.bench_function("body: check a 0.6 KiB user create", |b| b.iter(|| flow::body::check_json(black_box(body.as_bytes()))));
+    c.bench_function("body: check a 0.6 KiB user create", |b| {
+        b.iter(|| flow::body::check_json(black_box(body.as_bytes())))
+    });
     let big = format!(r#"{{"userName":"{}"}}"#, "x".repeat(900 * 1024));
-    c.bench_function("body: check a 900 KiB body", |b| b.iter(|| flow::body::check_json(black_box(big.as_bytes()))));
+    c.bench_function("body: check a 900 KiB body", |b| {
+        b.iter(|| flow::body::check_json(black_box(big.as_bytes())))
+    });
 
     let policies = Policies::new(vec![compile_file(Path::new("bench.toml"), POLICY).unwrap()]);
     c.bench_function("route: match and sanitise /Users/{id}", |b| {
-        b.iter(|| flow::route::route(&policies, black_box("/acme/scim/v2/Users/2819c223-7f76-453a-919d-413861904646")))
+        b.iter(|| {
+            flow::route::route(
+                &policies,
+                black_box("/acme/scim/v2/Users/2819c223-7f76-453a-919d-413861904646"),
+            )
+        })
     });
     let headers = http::HeaderMap::new();
     c.bench_function("request: build the upstream request", |b| {
-        b.iter(|| flow::request::build(&tenant, &http::Method::GET, black_box("/Users"), Some("filter=userName%20eq%20%22x%22"), &headers, None))
+        b.iter(|| {
+            flow::request::build(
+                &tenant,
+                &http::Method::GET,
+                black_box("/Users"),
+                Some("filter=userName%20eq%20%22x%22"),
+                &headers,
+                None,
+            )
+        })
     });
     let list = list_response(10);
-    let rebase = flow::response::Rebase { upstream: &tenant.upstream, public_base: "https://gw.example.com/acme/scim/v2" };
-    c.bench_function(&format!("response: rebase a {}-byte ListResponse of 10 users", list.len()), |b| {
-        b.iter(|| rebase.body(black_box(&list)))
+    let rebase = flow::response::Rebase {
+        upstream: &tenant.upstream,
+        public_base: "https://gw.example.com/acme/scim/v2",
+    };
+    c.bench_function(
+        &format!(
+            "response: rebase a {}-byte ListResponse of 10 users",
+            list.len()
+        ),
+        |b| b.iter(|| rebase.body(black_box(&list))),
+    );
+    c.bench_function("response: skip a body that names no target URL", |b| {
+        b.iter(|| rebase.body(black_box(body.as_bytes())))
     });
-    c.bench_function("response: skip a body that names no target URL", |b| b.iter(|| rebase.body(black_box(body.as_bytes()))));
 }
 
 criterion_group!(flow_benches, benches);
