@@ -21,6 +21,7 @@
 //! in an [`arc_swap`]-backed store so a request always sees one consistent snapshot.
 
 pub mod flow;
+pub mod mapping;
 pub mod policy;
 pub mod proxy;
 pub mod scim;

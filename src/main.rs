@@ -53,6 +53,21 @@ enum Command {
         /// Directory of tenant policies.
         dir: PathBuf,
     },
+    /// Print what the gateway would send the target (request) or the IdP (response), no network.
+    Translate {
+        /// One tenant policy file.
+        #[arg(long)]
+        policy: PathBuf,
+        /// HTTP method of the request (also for --direction response: the request it answers).
+        #[arg(long)]
+        method: String,
+        /// Request path, with or without the tenant's route, query included: /Users?filter=...
+        #[arg(long)]
+        path: String,
+        /// request: IdP -> target; response: target -> IdP.
+        #[arg(long, value_parser = ["request", "response"], default_value = "request")]
+        direction: String,
+    },
     /// Read a secret on stdin and print its SHA-256 hex digest for `auth.bearer_sha256`.
     HashToken,
 }
@@ -73,6 +88,12 @@ fn main() -> ExitCode {
             println!("{}", scimgate::flow::auth::hash_token(&secret));
             ExitCode::SUCCESS
         }
+        Command::Translate {
+            policy,
+            method,
+            path,
+            direction,
+        } => translate(&policy, &method, &path, &direction),
         Command::Check { dir } => match load::load_dir(&dir) {
             Ok(tenants) => {
                 for t in &tenants {
@@ -132,6 +153,50 @@ fn main() -> ExitCode {
                 }
                 Ok(never) => match never {},
             }
+        }
+    }
+}
+
+fn translate(policy: &std::path::Path, method: &str, path: &str, direction: &str) -> ExitCode {
+    use scimgate::mapping::translate::{preview, Direction};
+    let source = match std::fs::read_to_string(policy) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", policy.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let tenant = match scimgate::policy::compile::compile_file(policy, &source) {
+        Ok(t) => t,
+        Err(errors) => {
+            eprintln!("{}", Diagnostics(errors));
+            return ExitCode::FAILURE;
+        }
+    };
+    let Ok(method) = http::Method::from_bytes(method.to_ascii_uppercase().as_bytes()) else {
+        eprintln!("error: {method:?} is not an HTTP method");
+        return ExitCode::FAILURE;
+    };
+    let mut body = Vec::new();
+    if let Err(e) = std::io::stdin().read_to_end(&mut body) {
+        eprintln!("error: cannot read stdin: {e}");
+        return ExitCode::FAILURE;
+    }
+    let direction = if direction == "response" {
+        Direction::Response
+    } else {
+        Direction::Request
+    };
+    let body = (!body.trim_ascii().is_empty()).then_some(body.as_slice());
+    match preview(&tenant, direction, &method, path, body) {
+        Ok(out) => {
+            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("{}", String::from_utf8_lossy(&e.body()));
+            eprintln!("error: the gateway would answer {}", e.status);
+            ExitCode::FAILURE
         }
     }
 }

@@ -77,7 +77,7 @@ impl Rebase<'_> {
             return None;
         }
         let mut value: Value = serde_json::from_slice(body).ok()?;
-        if self.walk(&mut value) {
+        if self.value(&mut value) {
             serde_json::to_vec(&value).ok()
         } else {
             None
@@ -85,7 +85,7 @@ impl Rebase<'_> {
     }
 
     /// Rebase string values of `location` and `$ref` keys anywhere; true if any changed.
-    fn walk(&self, v: &mut Value) -> bool {
+    pub fn value(&self, v: &mut Value) -> bool {
         match v {
             Value::Object(map) => {
                 let mut changed = false;
@@ -98,12 +98,12 @@ impl Rebase<'_> {
                             }
                         }
                     } else {
-                        changed |= self.walk(child);
+                        changed |= self.value(child);
                     }
                 }
                 changed
             }
-            Value::Array(items) => items.iter_mut().fold(false, |c, i| self.walk(i) | c),
+            Value::Array(items) => items.iter_mut().fold(false, |c, i| self.value(i) | c),
             _ => false,
         }
     }

@@ -80,6 +80,26 @@ impl Cx<'_> {
             .as_ref()
             .map(|l| self.limits(l.get_ref()))
             .unwrap_or_default();
+        let rules = match crate::mapping::rules::compile(crate::mapping::rules::RuleSections {
+            nulls: f.nulls.as_ref(),
+            maps: &f.maps,
+            drops: &f.drops,
+            sets: &f.sets,
+            transforms: &f.transforms,
+        }) {
+            Ok(r) => Some(r),
+            Err(errors) => {
+                for e in errors {
+                    let mut d =
+                        Diagnostic::at(self.path, self.source, Some(e.span), e.code, e.message);
+                    if let Some(h) = e.hint {
+                        d = d.with_hint(h);
+                    }
+                    self.errors.push(d);
+                }
+                None
+            }
+        };
         Some(Tenant {
             name: name?,
             route: route?,
@@ -91,6 +111,7 @@ impl Cx<'_> {
             auth: Auth { digests: digests? },
             upstream: upstream?,
             limits,
+            rules: rules?,
             source: self.path.to_path_buf(),
             name_pos: super::diagnostics::line_col(self.source, f.tenant.span().start),
             route_pos: super::diagnostics::line_col(self.source, f.route.span().start),

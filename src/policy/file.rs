@@ -29,6 +29,94 @@ pub struct PolicyFile {
     /// Bounds on what one request may cost.
     #[serde(default)]
     pub limits: Option<Spanned<LimitsFile>>,
+    /// What an explicit null (or `""`) from the IdP becomes upstream. Default: forwarded as sent.
+    #[serde(default)]
+    pub nulls: Option<Spanned<NullsFile>>,
+    /// `[[map]]`: rename or move an attribute (requests from -> to; responses and filters back).
+    #[serde(default, rename = "map")]
+    pub maps: Vec<Spanned<MapFile>>,
+    /// `[[drop]]`: attributes never sent upstream.
+    #[serde(default, rename = "drop")]
+    pub drops: Vec<Spanned<DropFile>>,
+    /// `[[set]]`: values the target needs.
+    #[serde(default, rename = "set")]
+    pub sets: Vec<Spanned<SetFile>>,
+    /// `[[transform]]`: values normalised on the way up.
+    #[serde(default, rename = "transform")]
+    pub transforms: Vec<Spanned<TransformFile>>,
+}
+
+/// `[nulls]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NullsFile {
+    /// `"keep" | "drop" | "clear"`. Default `"keep"` (forward as sent).
+    #[serde(default)]
+    pub default: Option<Spanned<String>>,
+    /// `""` counts as null (Entra cannot send null). Default `false`.
+    #[serde(default)]
+    pub empty_string_is_null: Option<Spanned<bool>>,
+    /// Per-attribute override, keyed by SCIM attribute path as the IdP names it.
+    #[serde(default)]
+    pub attributes: BTreeMap<Spanned<String>, Spanned<String>>,
+}
+
+/// `[[map]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MapFile {
+    /// `"User"` (default) or `"Group"`.
+    #[serde(default)]
+    pub resource: Option<Spanned<String>>,
+    /// Attribute path as the IdP names it, e.g. `urn:...:enterprise:2.0:User:department`.
+    pub from: Spanned<String>,
+    /// Attribute path as the target names it.
+    pub to: Spanned<String>,
+}
+
+/// `[[drop]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DropFile {
+    /// `"User"` (default) or `"Group"`.
+    #[serde(default)]
+    pub resource: Option<Spanned<String>>,
+    /// Attribute path as the IdP names it.
+    pub path: Spanned<String>,
+}
+
+/// `[[set]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetFile {
+    /// `"User"` (default) or `"Group"`.
+    #[serde(default)]
+    pub resource: Option<Spanned<String>>,
+    /// Attribute path as the target names it.
+    pub path: Spanned<String>,
+    /// The value (any TOML value: string, number, boolean, array, table).
+    pub value: Spanned<toml::Value>,
+    /// Only when the resource has no value there. Default `false` (always overwrite).
+    #[serde(default)]
+    pub only_if_absent: Option<bool>,
+    /// JSONPath (RFC 9535, jsonpath-rust) run against `[resource]`; the rule applies when it
+    /// matches anything. Default: always.
+    #[serde(default)]
+    pub when: Option<Spanned<String>>,
+}
+
+/// `[[transform]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransformFile {
+    /// `"User"` (default) or `"Group"`.
+    #[serde(default)]
+    pub resource: Option<Spanned<String>>,
+    /// Attribute path as the IdP names it, e.g. `emails.value`.
+    pub path: Spanned<String>,
+    /// `"lowercase" | "uppercase" | "trim" | "boolean"`.
+    #[serde(rename = "fn")]
+    pub func: Spanned<String>,
 }
 
 /// `[auth]`

@@ -24,6 +24,8 @@ pub struct Tenant {
     pub auth: Auth,
     pub upstream: Upstream,
     pub limits: Limits,
+    /// Translation rules (`[[map]]`, `[[drop]]`, `[[set]]`, `[[transform]]`, `[nulls]`).
+    pub rules: crate::mapping::Rules,
     /// The file it came from, for logs and diagnostics.
     pub source: PathBuf,
     /// Line and column of `tenant` and `route` in `source`, for cross-file diagnostics.

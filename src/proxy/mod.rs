@@ -9,6 +9,8 @@ pub mod upstream;
 
 use crate::flow;
 use crate::flow::body::BodyUse;
+use crate::mapping::{self, Stats};
+use crate::policy::model::Idp;
 use crate::policy::store::PolicyStore;
 use crate::scim::error::ScimError;
 use crate::scim::resource::Resource;
@@ -148,14 +150,23 @@ impl Gateway {
         };
 
         let req = session.req_header();
-        let upstream_req = flow::request::build(
-            tenant,
+        let mut stats = Stats::default();
+        let lenient = tenant.idp == Idp::Entra;
+        let changes = mapping::translate::request(
+            &tenant.rules,
+            lenient,
             &method,
             &routed.rest,
             req.uri.query(),
-            &req.headers,
-            body,
+            body.as_deref(),
+            &mut stats,
         );
+        metrics::record_rules(&tenant.name, &stats);
+        let changes = changes?;
+        let body = changes.body.map(Bytes::from).or(body);
+        let query = changes.query.as_deref().or(req.uri.query());
+        let upstream_req =
+            flow::request::build(tenant, &method, &routed.rest, query, &req.headers, body);
         let host = req
             .headers
             .get("host")
@@ -189,10 +200,15 @@ impl Gateway {
             public_base: &public_base,
         };
         let headers = flow::response::pass_headers(&rebase, &resp.headers);
-        let body = rebase
-            .body(&resp.body)
-            .map(Bytes::from)
-            .unwrap_or(resp.body);
+        let body = if tenant.rules.maps_responses() {
+            let mut stats = Stats::default();
+            let mapped = map_response(&tenant.rules, &routed.rest, &rebase, &resp.body, &mut stats);
+            metrics::record_rules(&tenant.name, &stats);
+            mapped
+        } else {
+            rebase.body(&resp.body)
+        };
+        let body = body.map(Bytes::from).unwrap_or(resp.body);
         Ok(Reply {
             status: resp.status,
             headers,
@@ -200,6 +216,26 @@ impl Gateway {
             keepalive: true,
         })
     }
+}
+
+/// Map a JSON answer back to the IdP's names and rebase its URLs in one parse; `None` when
+/// nothing changed (or the answer is not JSON).
+fn map_response(
+    rules: &crate::mapping::Rules,
+    rest: &str,
+    rebase: &flow::response::Rebase<'_>,
+    body: &[u8],
+    stats: &mut Stats,
+) -> Option<Vec<u8>> {
+    if body.is_empty() {
+        return None;
+    }
+    let mut v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let mapped = mapping::translate::response(rules, rest, &mut v, stats);
+    let rebased = rebase.value(&mut v);
+    (mapped || rebased)
+        .then(|| serde_json::to_vec(&v).ok())
+        .flatten()
 }
 
 /// Read the whole request body, refusing it past `limit` bytes (413) as early as possible.

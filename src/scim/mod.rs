@@ -2,4 +2,7 @@
 //! Nothing here knows about tenants, policies or Pingora.
 
 pub mod error;
+pub mod filter;
+pub mod path;
 pub mod resource;
+pub mod value;

@@ -54,6 +54,25 @@ pub static UPSTREAM_ERRORS: Lazy<IntCounterVec> = Lazy::new(|| {
     ))
 });
 
+pub static RULES_APPLIED: Lazy<IntCounterVec> = Lazy::new(|| {
+    metric!(register_int_counter_vec!(
+        "scimgate_rules_applied_total",
+        "Translation rules applied, by kind: map, drop, set, transform, null, dialect.",
+        &["tenant", "kind"]
+    ))
+});
+
+/// Count what one request's translation did.
+pub fn record_rules(tenant: &str, stats: &crate::mapping::Stats) {
+    for (kind, n) in stats.by_kind() {
+        if n > 0 {
+            RULES_APPLIED
+                .with_label_values(&[tenant, kind])
+                .inc_by(u64::from(n));
+        }
+    }
+}
+
 pub static POLICY_TENANTS: Lazy<IntGauge> = Lazy::new(|| {
     metric!(register_int_gauge!(
         "scimgate_policy_tenants",
@@ -105,6 +124,7 @@ pub fn init() {
     Lazy::force(&UPSTREAM_DURATION);
     Lazy::force(&UPSTREAM_ERRORS);
     Lazy::force(&POLICY_TENANTS);
+    Lazy::force(&RULES_APPLIED);
 }
 
 /// The Prometheus text exposition of the default registry.

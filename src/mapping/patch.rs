@@ -1,0 +1,380 @@
+//! Rules on a PATCH request (RFC 7644 §3.5.2), operation by operation: a path equal to a map's
+//! `from` becomes its `to`; a path above mapped or dropped attributes is rewritten as a path-less
+//! operation on a partial resource; path-less values are mapped key by key; null values follow
+//! `[nulls]` (`clear` → `{"op":"remove","path":…}`).
+
+use super::resource::{apply_transform, drops_transforms_maps, is_whole_extension, wrap};
+use super::rules::{Kind, KindRules, NullMode, Rules};
+use super::Stats;
+use crate::scim::error::{ScimError, ScimType};
+use crate::scim::filter::ParseOptions;
+use crate::scim::path::{parse_path_with, AttrPath, PatchPath};
+use crate::scim::value;
+use serde_json::{Map, Value};
+
+type Object = Map<String, Value>;
+
+/// Translate every operation of a PatchOp body in place.
+pub fn apply_request(
+    rules: &Rules,
+    kind: Kind,
+    body: &mut Value,
+    lenient: bool,
+    stats: &mut Stats,
+) -> Result<(), ScimError> {
+    let Some(ops) = body
+        .as_object_mut()
+        .and_then(|o| {
+            o.iter_mut()
+                .find(|(k, _)| k.eq_ignore_ascii_case("Operations"))
+                .map(|(_, v)| v)
+        })
+        .and_then(Value::as_array_mut)
+    else {
+        return Ok(());
+    };
+    let kr = rules.for_kind(kind);
+    let mut out = Vec::with_capacity(ops.len());
+    for op in ops.drain(..) {
+        match op {
+            Value::Object(o) => one_op(rules, kr, o, lenient, &mut out, stats)?,
+            other => out.push(other),
+        }
+    }
+    *ops = out;
+    Ok(())
+}
+
+fn key_of(o: &Object, name: &str) -> Option<String> {
+    o.keys().find(|k| k.eq_ignore_ascii_case(name)).cloned()
+}
+
+fn one_op(
+    rules: &Rules,
+    kr: &KindRules,
+    o: Object,
+    lenient: bool,
+    out: &mut Vec<Value>,
+    stats: &mut Stats,
+) -> Result<(), ScimError> {
+    let op_name = key_of(&o, "op")
+        .and_then(|k| o.get(&k))
+        .and_then(Value::as_str)
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    let path_key = key_of(&o, "path");
+    let path_text = path_key
+        .as_ref()
+        .and_then(|k| o.get(k))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let Some(path_text) = path_text else {
+        if op_name == "add" || op_name == "replace" {
+            pathless(rules, kr, o, out, stats);
+        } else {
+            out.push(Value::Object(o));
+        }
+        return Ok(());
+    };
+    let opts = ParseOptions {
+        allow_unquoted_values: lenient,
+        ..ParseOptions::default()
+    };
+    let path = parse_path_with(&path_text, &opts).map_err(|e| {
+        ScimError::bad_request(
+            Some(ScimType::InvalidPath),
+            format!(
+                "PATCH path {path_text:?} is not valid at {}: {}",
+                e.pos, e.message
+            ),
+        )
+    })?;
+    let path_key = path_key.unwrap_or_else(|| "path".to_string());
+    match op_name.as_str() {
+        "remove" => remove_op(kr, o, &path_key, path, out, stats),
+        "add" | "replace" => set_op(rules, kr, o, &op_name, &path_key, path, out, stats),
+        _ => out.push(Value::Object(o)),
+    }
+    Ok(())
+}
+
+/// Same path, ignoring case and the core schema URN.
+fn same(a: &PatchPath, b: &PatchPath) -> bool {
+    match (a, b) {
+        (PatchPath::Attr(x), PatchPath::Attr(y)) => value::attr_eq(x, y, None),
+        _ => {
+            a.to_string().eq_ignore_ascii_case(&b.to_string()) || {
+                // Compare value paths with the core URN stripped from their attribute.
+                let strip = |p: &PatchPath| {
+                    let mut p = p.clone();
+                    if let PatchPath::ValuePath { attr, .. } = &mut p {
+                        if attr.urn.as_deref().is_some_and(value::is_core_urn) {
+                            attr.urn = None;
+                        }
+                    }
+                    p.to_string().to_ascii_lowercase()
+                };
+                strip(a) == strip(b)
+            }
+        }
+    }
+}
+
+/// The attribute (urn + name, no sub) a path is about.
+fn base(p: &PatchPath) -> AttrPath {
+    AttrPath {
+        sub: None,
+        ..p.attr().clone()
+    }
+}
+
+/// Does rule path `r` cover the whole of operation path `p` (same path, or `r` is its attribute)?
+fn covers(r: &PatchPath, p: &PatchPath) -> bool {
+    same(r, p)
+        || matches!(r, PatchPath::Attr(a) if a.sub.is_none() && value::attr_eq(a, &base(p), None))
+}
+
+/// Does rule path `r` lie strictly inside operation path `p`?
+fn under(r: &PatchPath, p: &PatchPath) -> bool {
+    if is_whole_extension(p) {
+        let PatchPath::Attr(pa) = p else { return false };
+        let ext = format!("{}:{}", pa.urn.as_deref().unwrap_or(""), pa.name);
+        return r
+            .attr()
+            .urn
+            .as_deref()
+            .is_some_and(|u| u.eq_ignore_ascii_case(&ext));
+    }
+    match p {
+        PatchPath::Attr(pa) if pa.sub.is_none() => {
+            !same(r, p) && value::attr_eq(&base(r), pa, None)
+        }
+        _ => false,
+    }
+}
+
+/// The target's name for an operation path: an exact map, or a map renaming its attribute.
+fn mapped_path(kr: &KindRules, p: &PatchPath) -> Option<PatchPath> {
+    if let Some(m) = kr.maps.iter().find(|m| same(&m.from, p)) {
+        return Some(m.to.clone());
+    }
+    kr.maps.iter().find_map(|m| match (&m.from, &m.to) {
+        (PatchPath::Attr(f), PatchPath::Attr(t))
+            if f.sub.is_none() && t.sub.is_none() && value::attr_eq(f, &base(p), None) =>
+        {
+            let mut renamed = p.clone();
+            match &mut renamed {
+                PatchPath::Attr(a) | PatchPath::ValuePath { attr: a, .. } => {
+                    a.urn = t.urn.clone();
+                    a.name = t.name.clone();
+                }
+            }
+            Some(renamed)
+        }
+        _ => None,
+    })
+}
+
+fn remove_op(
+    kr: &KindRules,
+    mut o: Object,
+    path_key: &str,
+    path: PatchPath,
+    out: &mut Vec<Value>,
+    stats: &mut Stats,
+) {
+    if kr.drops.iter().any(|d| covers(d, &path)) {
+        stats.drop += 1;
+        return;
+    }
+    if let Some(new) = mapped_path(kr, &path) {
+        stats.map += 1;
+        o.insert(path_key.to_string(), Value::String(new.to_string()));
+        out.push(Value::Object(o));
+        return;
+    }
+    out.push(Value::Object(o));
+    // Removing a parent also removes what its mapped children became upstream.
+    for m in kr.maps.iter().filter(|m| under(&m.from, &path)) {
+        stats.map += 1;
+        out.push(serde_json::json!({"op": "remove", "path": m.to.to_string()}));
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn set_op(
+    rules: &Rules,
+    kr: &KindRules,
+    mut o: Object,
+    op_name: &str,
+    path_key: &str,
+    path: PatchPath,
+    out: &mut Vec<Value>,
+    stats: &mut Stats,
+) {
+    let Some(value_key) = key_of(&o, "value") else {
+        out.push(Value::Object(o));
+        return;
+    };
+    let mut val = o.remove(&value_key).unwrap_or(Value::Null);
+    if !rules.nulls.is_noop() && rules.nulls.is_null(&val) {
+        match rules.nulls.mode_for(path.attr()) {
+            NullMode::Keep => {}
+            NullMode::Drop => {
+                stats.null += 1;
+                return;
+            }
+            NullMode::Clear => {
+                stats.null += 1;
+                let target = mapped_path(kr, &path).unwrap_or(path);
+                out.push(serde_json::json!({"op": "remove", "path": target.to_string()}));
+                return;
+            }
+        }
+    }
+    if kr.drops.iter().any(|d| covers(d, &path)) {
+        stats.drop += 1;
+        return;
+    }
+    let inside =
+        kr.maps.iter().any(|m| under(&m.from, &path)) || kr.drops.iter().any(|d| under(d, &path));
+    let transformed = kr
+        .transforms
+        .iter()
+        .any(|t| value::attr_eq(&base(&t.path), &base(&path), None) || under(&t.path, &path));
+    if inside {
+        // Rewrite as a path-less operation on the partial resource {path: value}.
+        if let Some(mut temp) = wrap(&path, val.clone()) {
+            drops_transforms_maps(kr, &mut temp, stats);
+            if temp.as_object().is_some_and(|t| t.is_empty()) {
+                return;
+            }
+            let mut new = Object::new();
+            new.insert("op".into(), Value::String(op_name.to_string()));
+            new.insert("value".into(), temp);
+            out.push(Value::Object(new));
+            return;
+        }
+    }
+    if transformed {
+        if let Some(mut temp) = wrap(&path, val.clone()) {
+            for t in &kr.transforms {
+                stats.transform += apply_transform(t, &mut temp);
+            }
+            if let Some(v) = extract(&temp, &path) {
+                val = v;
+            }
+        }
+    }
+    if let Some(new) = mapped_path(kr, &path) {
+        stats.map += 1;
+        o.insert(path_key.to_string(), Value::String(new.to_string()));
+    }
+    o.insert(value_key, val);
+    out.push(Value::Object(o));
+}
+
+fn extract(temp: &Value, path: &PatchPath) -> Option<Value> {
+    if is_whole_extension(path) {
+        return temp.as_object().and_then(|o| o.values().next().cloned());
+    }
+    value::get(temp, path).cloned()
+}
+
+/// A path-less add/replace: its value is a partial resource, mapped key by key; nulls whose
+/// mode is `clear` become remove operations.
+fn pathless(rules: &Rules, kr: &KindRules, mut o: Object, out: &mut Vec<Value>, stats: &mut Stats) {
+    let Some(value_key) = key_of(&o, "value") else {
+        out.push(Value::Object(o));
+        return;
+    };
+    let Some(Value::Object(mut val)) = o.remove(&value_key) else {
+        out.push(Value::Object(o));
+        return;
+    };
+    let was_empty = val.is_empty();
+    let mut removes: Vec<PatchPath> = Vec::new();
+    if !rules.nulls.is_noop() {
+        let mut emptied = Vec::new();
+        val.retain(|key, v| {
+            let is_ext = key.len() > 4
+                && key.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:"))
+                && v.is_object();
+            if is_ext {
+                if let Some(ext) = v.as_object_mut() {
+                    ext.retain(|name, sv| {
+                        null_keep(
+                            rules,
+                            AttrPath::new(name.clone()).with_urn(key.clone()),
+                            sv,
+                            &mut removes,
+                            stats,
+                        )
+                    });
+                    if ext.is_empty() {
+                        emptied.push(key.clone());
+                    }
+                }
+                return true;
+            }
+            null_keep(rules, AttrPath::new(key.clone()), v, &mut removes, stats)
+        });
+        for k in emptied {
+            val.remove(&k);
+        }
+    }
+    let mut val = Value::Object(val);
+    drops_transforms_maps(kr, &mut val, stats);
+    if was_empty || val.as_object().is_some_and(|v| !v.is_empty()) {
+        o.insert(value_key, val);
+        out.push(Value::Object(o));
+    }
+    for p in removes {
+        let target = mapped_path(kr, &p).unwrap_or(p);
+        out.push(serde_json::json!({"op": "remove", "path": target.to_string()}));
+    }
+}
+
+/// Keep a key of a path-less value? Nulls in `drop` mode vanish; in `clear` mode they vanish
+/// and are queued as removes.
+fn null_keep(
+    rules: &Rules,
+    attr: AttrPath,
+    v: &mut Value,
+    removes: &mut Vec<PatchPath>,
+    stats: &mut Stats,
+) -> bool {
+    if rules.nulls.is_null(v) {
+        return match rules.nulls.mode_for(&attr) {
+            NullMode::Keep => true,
+            NullMode::Drop => {
+                stats.null += 1;
+                false
+            }
+            NullMode::Clear => {
+                stats.null += 1;
+                removes.push(PatchPath::Attr(attr));
+                false
+            }
+        };
+    }
+    if attr.sub.is_none() {
+        if let Value::Object(sub) = v {
+            let was_empty = sub.is_empty();
+            sub.retain(|name, sv| {
+                null_keep(
+                    rules,
+                    AttrPath {
+                        sub: Some(name.clone()),
+                        ..attr.clone()
+                    },
+                    sv,
+                    removes,
+                    stats,
+                )
+            });
+            return was_empty || !sub.is_empty();
+        }
+    }
+    true
+}

@@ -1,0 +1,214 @@
+//! Rules on what the IdP asks for: `filter`, `attributes`, `excludedAttributes` and `sortBy`
+//! query parameters and `/.search` bodies. Attribute paths equal to a map's `from` become its
+//! `to`; everything else of the query string passes byte for byte.
+
+use super::rules::{Kind, KindRules, Rules};
+use super::Stats;
+use crate::scim::error::{ScimError, ScimType};
+use crate::scim::filter::{parse_filter_with, ParseOptions};
+use crate::scim::path::{parse_attr_path, AttrPath, PatchPath};
+use crate::scim::value;
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use serde_json::Value;
+
+/// Characters left as they are when a rewritten parameter is encoded again (RFC 3986 unreserved).
+const ENCODE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// The maps that apply: those of `kind`, or of every kind for a request at the root.
+fn maps_for(rules: &Rules, kind: Option<Kind>) -> Vec<&KindRules> {
+    match kind {
+        Some(k) => vec![rules.for_kind(k)],
+        None => vec![&rules.user, &rules.group],
+    }
+}
+
+/// The target's name for an attribute path the IdP used, if a map renames it.
+fn map_attr(kinds: &[&KindRules], p: &AttrPath) -> Option<AttrPath> {
+    for kr in kinds {
+        for m in &kr.maps {
+            let PatchPath::Attr(from) = &m.from else {
+                continue;
+            };
+            let to = match &m.to {
+                PatchPath::Attr(t) => t.clone(),
+                PatchPath::ValuePath { attr, sub, .. } => AttrPath {
+                    sub: sub.clone(),
+                    ..attr.clone()
+                },
+            };
+            if value::attr_eq(from, p, None) {
+                return Some(to);
+            }
+            // A renamed complex attribute keeps the sub-attribute asked for.
+            if from.sub.is_none()
+                && p.sub.is_some()
+                && value::attr_eq(
+                    from,
+                    &AttrPath {
+                        sub: None,
+                        ..p.clone()
+                    },
+                    None,
+                )
+                && to.sub.is_none()
+            {
+                return Some(AttrPath {
+                    sub: p.sub.clone(),
+                    ..to
+                });
+            }
+        }
+    }
+    None
+}
+
+/// Rewrite a filter; `Ok(None)` when no path in it is mapped (the IdP's text is kept as is).
+pub fn rewrite_filter(
+    rules: &Rules,
+    kind: Option<Kind>,
+    text: &str,
+    lenient: bool,
+    stats: &mut Stats,
+) -> Result<Option<String>, ScimError> {
+    let opts = ParseOptions {
+        allow_unquoted_values: lenient,
+        ..ParseOptions::default()
+    };
+    let mut filter = parse_filter_with(text, &opts).map_err(|e| {
+        ScimError::bad_request(
+            Some(ScimType::InvalidFilter),
+            format!("the filter is not valid at {}: {}", e.pos, e.message),
+        )
+    })?;
+    let kinds = maps_for(rules, kind);
+    let mut n = 0;
+    filter.map_paths(&mut |p, parent| {
+        if parent.is_none() {
+            if let Some(new) = map_attr(&kinds, p) {
+                *p = new;
+                n += 1;
+            }
+        }
+    });
+    stats.map += n;
+    Ok((n > 0).then(|| filter.to_string()))
+}
+
+/// Rewrite a comma-separated attribute list; `Ok(None)` when nothing in it is mapped.
+fn rewrite_attr_list(
+    rules: &Rules,
+    kind: Option<Kind>,
+    text: &str,
+    stats: &mut Stats,
+) -> Result<Option<String>, ScimError> {
+    let kinds = maps_for(rules, kind);
+    let mut n = 0;
+    let mut out = Vec::new();
+    for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let p = parse_attr_path(item).map_err(|e| {
+            ScimError::bad_request(
+                Some(ScimType::InvalidPath),
+                format!(
+                    "attribute {item:?} is not valid at {}: {}",
+                    e.pos, e.message
+                ),
+            )
+        })?;
+        match map_attr(&kinds, &p) {
+            Some(new) => {
+                n += 1;
+                out.push(new.to_string());
+            }
+            None => out.push(item.to_string()),
+        }
+    }
+    stats.map += n;
+    Ok((n > 0).then(|| out.join(",")))
+}
+
+fn decode(s: &str) -> String {
+    // In query strings '+' stands for a space (application/x-www-form-urlencoded).
+    percent_decode_str(&s.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// Rewrite the query string of a request; `Ok(None)` when nothing changes.
+pub fn rewrite_query(
+    rules: &Rules,
+    kind: Option<Kind>,
+    query: &str,
+    lenient: bool,
+    stats: &mut Stats,
+) -> Result<Option<String>, ScimError> {
+    if !rules.maps_queries() {
+        return Ok(None);
+    }
+    let mut changed = false;
+    let mut parts: Vec<String> = Vec::new();
+    for pair in query.split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let name = decode(k).to_ascii_lowercase();
+        let new = match name.as_str() {
+            "filter" => rewrite_filter(rules, kind, &decode(v), lenient, stats)?,
+            "attributes" | "excludedattributes" | "sortby" => {
+                rewrite_attr_list(rules, kind, &decode(v), stats)?
+            }
+            _ => None,
+        };
+        match new {
+            Some(text) => {
+                changed = true;
+                parts.push(format!("{k}={}", utf8_percent_encode(&text, ENCODE)));
+            }
+            None => parts.push(pair.to_string()),
+        }
+    }
+    Ok(changed.then(|| parts.join("&")))
+}
+
+/// Rewrite a SearchRequest body (`filter`, `attributes`, `excludedAttributes`, `sortBy`) in place.
+pub fn rewrite_search_body(
+    rules: &Rules,
+    kind: Option<Kind>,
+    body: &mut Value,
+    lenient: bool,
+    stats: &mut Stats,
+) -> Result<(), ScimError> {
+    if !rules.maps_queries() {
+        return Ok(());
+    }
+    let Some(obj) = body.as_object_mut() else {
+        return Ok(());
+    };
+    for (key, v) in obj.iter_mut() {
+        let k = key.to_ascii_lowercase();
+        match (k.as_str(), v) {
+            ("filter", Value::String(s)) => {
+                if let Some(new) = rewrite_filter(rules, kind, s, lenient, stats)? {
+                    *s = new;
+                }
+            }
+            ("attributes" | "excludedattributes", Value::Array(items)) => {
+                for item in items.iter_mut() {
+                    if let Value::String(s) = item {
+                        if let Some(new) = rewrite_attr_list(rules, kind, s, stats)? {
+                            *s = new;
+                        }
+                    }
+                }
+            }
+            ("attributes" | "excludedattributes" | "sortby", Value::String(s)) => {
+                if let Some(new) = rewrite_attr_list(rules, kind, s, stats)? {
+                    *s = new;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
