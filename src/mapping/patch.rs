@@ -216,7 +216,7 @@ fn set_op(
         out.push(Value::Object(o));
         return;
     };
-    let mut val = o.remove(&value_key).unwrap_or(Value::Null);
+    let mut val = o.shift_remove(&value_key).unwrap_or(Value::Null);
     if !rules.nulls.is_noop() && rules.nulls.is_null(&val) {
         match rules.nulls.mode_for(path.attr()) {
             NullMode::Keep => {}
@@ -288,7 +288,7 @@ fn pathless(rules: &Rules, kr: &KindRules, mut o: Object, out: &mut Vec<Value>, 
         out.push(Value::Object(o));
         return;
     };
-    let Some(Value::Object(mut val)) = o.remove(&value_key) else {
+    let Some(Value::Object(mut val)) = o.shift_remove(&value_key) else {
         out.push(Value::Object(o));
         return;
     };
@@ -320,7 +320,7 @@ fn pathless(rules: &Rules, kr: &KindRules, mut o: Object, out: &mut Vec<Value>, 
             null_keep(rules, AttrPath::new(key.clone()), v, &mut removes, stats)
         });
         for k in emptied {
-            val.remove(&k);
+            val.shift_remove(&k);
         }
     }
     let mut val = Value::Object(val);

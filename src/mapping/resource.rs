@@ -141,7 +141,7 @@ fn strip_nulls(rules: &Rules, res: &mut Value, stats: &mut Stats) {
         keep_value(nulls, AttrPath::new(key.clone()), v, stats)
     });
     for k in emptied {
-        obj.remove(&k);
+        obj.shift_remove(&k);
     }
 }
 

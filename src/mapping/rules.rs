@@ -437,7 +437,27 @@ pub fn compile(s: RuleSections<'_>) -> Result<Rules, Vec<RuleError>> {
 fn compile_when(text: &str) -> Result<jsonpath_rust::parser::model::JpQuery, String> {
     std::panic::catch_unwind(|| jsonpath_rust::parser::parse_json_path(text))
         .map_err(|_| "the JSONPath parser failed".to_string())?
-        .map_err(|e| e.to_string())
+        .map_err(|e| one_line(&e.to_string()))
+}
+
+/// A parser's multi-line report (pest draws a caret diagram) as one line: "at column C: what".
+fn one_line(report: &str) -> String {
+    let at = report
+        .split("-->")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|lc| lc.split(':').nth(1))
+        .map(|c| format!("at column {c}: "))
+        .unwrap_or_default();
+    let what: Vec<&str> = report
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("= "))
+        .collect();
+    if what.is_empty() {
+        report.split_whitespace().collect::<Vec<_>>().join(" ")
+    } else {
+        format!("{at}{}", what.join("; "))
+    }
 }
 
 fn rules_mut(rules: &mut Rules, kind: Kind) -> &mut KindRules {

@@ -75,7 +75,7 @@ fn has_key(value: &Value, name: &str) -> bool {
 
 fn remove_ci(map: &mut Object, name: &str) -> Option<Value> {
     let key = find_key(map, name)?.clone();
-    map.remove(&key)
+    map.shift_remove(&key)
 }
 
 /// Overwrites the existing key (keeping its spelling) or inserts `name` as spelled.
