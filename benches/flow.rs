@@ -7,6 +7,10 @@ use scimgate::policy::compile::compile_file;
 use scimgate::policy::Policies;
 use std::path::Path;
 
+// The same allocator as the scimgate binary, so the figures are the gateway's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const POLICY: &str = r#"
 tenant = "bench"
 route = "/acme/scim/v2"

@@ -8,6 +8,11 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+// mimalloc: per-request JSON work is allocation-heavy and glibc malloc/free showed as ~25 % of
+// a translation profile (benches/README.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "scimgate",

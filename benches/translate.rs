@@ -1,0 +1,176 @@
+//! The translation engine on typical traffic, through the same entry point the gateway uses
+//! (`mapping::translate::request`: parse, apply, serialise): an Entra user create, a 6-op
+//! PATCH, a 100-op Bulk, a filter rewrite, and a request no rule touches.
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use http::Method;
+use scimgate::mapping::{translate, Stats};
+use scimgate::policy::compile::compile_file;
+use serde_json::json;
+use std::path::Path;
+
+// The same allocator as the scimgate binary, so the figures are the gateway's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+fn policy(rules: &str) -> scimgate::policy::Tenant {
+    let text = format!(
+        "tenant = \"bench\"\nroute = \"/t\"\nidp = \"entra\"\n{rules}\n[auth]\nbearer_sha256 = [\"5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8\"]\n[upstream]\nurl = \"http://127.0.0.1:8081/v2\"\n"
+    );
+    compile_file(Path::new("bench.toml"), &text).unwrap()
+}
+
+fn webex_rules() -> String {
+    format!(
+        r#"[nulls]
+default = "clear"
+empty_string_is_null = true
+[[map]]
+from = "{ENT}:department"
+to = "urn:scim:schemas:extension:cisco:webexidentity:2.0:User:extensionAttribute1"
+[[map]]
+from = 'phoneNumbers[type eq "mobile"].value'
+to = 'phoneNumbers[type eq "work"].value'
+[[drop]]
+path = "x509Certificates"
+[[set]]
+path = "preferredLanguage"
+value = "en_US"
+only_if_absent = true
+[[transform]]
+path = "emails.value"
+fn = "lowercase"
+"#
+    )
+}
+
+fn entra_user(i: usize) -> serde_json::Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENT],
+        "externalId": format!("0a21f0f2-8d2a-4f8e-bf98-7363c4ae{i:04}"),
+        "userName": format!("Test_User_{i}@contoso.com"), "active": true, "displayName": "Test User",
+        "name": {"formatted": "Test User", "familyName": "User", "givenName": "Test"},
+        "emails": [{"primary": true, "type": "work", "value": format!("Test_User_{i}@Contoso.com")}],
+        "phoneNumbers": [{"type": "mobile", "value": "+1 555 0100"}],
+        "title": "", ENT: {"department": "Sales", "employeeNumber": "123"}
+    })
+}
+
+fn benches(c: &mut Criterion) {
+    let tenant = policy(&webex_rules());
+    let rules = &tenant.rules;
+
+    let create = serde_json::to_vec(&entra_user(1)).unwrap();
+    c.bench_function(
+        "translate: Entra user create (POST /Users, 5 rule kinds)",
+        |b| {
+            b.iter(|| {
+                translate::request(
+                    rules,
+                    true,
+                    &Method::POST,
+                    "/Users",
+                    None,
+                    Some(black_box(&create)),
+                    &mut Stats::default(),
+                )
+                .unwrap()
+            })
+        },
+    );
+
+    let patch = serde_json::to_vec(&json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [
+            {"op": "Replace", "path": "displayName", "value": "New Name"},
+            {"op": "Replace", "path": format!("{ENT}:department"), "value": "Ops"},
+            {"op": "Replace", "path": "title", "value": ""},
+            {"op": "Add", "path": "emails[type eq \"work\"].value", "value": "New@Contoso.com"},
+            {"op": "Replace", "path": "phoneNumbers[type eq \"mobile\"].value", "value": "+1 555 0111"},
+            {"op": "Replace", "value": {"name.givenName": "New", "active": false}}
+        ]
+    }))
+    .unwrap();
+    c.bench_function("translate: 6-op PATCH", |b| {
+        b.iter(|| {
+            translate::request(
+                rules,
+                true,
+                &Method::PATCH,
+                "/Users/1",
+                None,
+                Some(black_box(&patch)),
+                &mut Stats::default(),
+            )
+            .unwrap()
+        })
+    });
+
+    let ops: Vec<_> = (0..100)
+        .map(|i| json!({"method": "POST", "path": "/Users", "bulkId": format!("b{i}"), "data": entra_user(i)}))
+        .collect();
+    let bulk = serde_json::to_vec(&json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": ops})).unwrap();
+    c.bench_function(
+        &format!(
+            "translate: 100-op Bulk of user creates ({} KiB)",
+            bulk.len() / 1024
+        ),
+        |b| {
+            b.iter(|| {
+                translate::request(
+                    rules,
+                    true,
+                    &Method::POST,
+                    "/Bulk",
+                    None,
+                    Some(black_box(&bulk)),
+                    &mut Stats::default(),
+                )
+                .unwrap()
+            })
+        },
+    );
+
+    let query = "filter=urn%3Aietf%3Aparams%3Ascim%3Aschemas%3Aextension%3Aenterprise%3A2.0%3AUser%3Adepartment%20eq%20%22Sales%22%20and%20userName%20sw%20%22Test%22&count=100";
+    c.bench_function(
+        "translate: filter rewrite (GET /Users?filter=department eq … and userName sw …)",
+        |b| {
+            b.iter(|| {
+                translate::request(
+                    rules,
+                    true,
+                    &Method::GET,
+                    "/Users",
+                    Some(black_box(query)),
+                    None,
+                    &mut Stats::default(),
+                )
+                .unwrap()
+            })
+        },
+    );
+
+    let passthrough = policy("");
+    c.bench_function(
+        "translate: user create on a tenant without rules (not parsed)",
+        |b| {
+            b.iter(|| {
+                translate::request(
+                    &passthrough.rules,
+                    true,
+                    &Method::POST,
+                    "/Users",
+                    None,
+                    Some(black_box(&create)),
+                    &mut Stats::default(),
+                )
+                .unwrap()
+            })
+        },
+    );
+}
+
+criterion_group!(translate_benches, benches);
+criterion_main!(translate_benches);

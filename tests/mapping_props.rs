@@ -1,0 +1,176 @@
+//! No input a request can carry panics the translation engine: arbitrary JSON bodies (shaped
+//! like SCIM and not), arbitrary PATCH paths and filters, through every rule kind, both ways.
+
+use http::Method;
+use proptest::prelude::*;
+use scimgate::mapping::{translate, Stats};
+use serde_json::{json, Value};
+use std::path::Path;
+
+const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+fn tenant() -> scimgate::policy::Tenant {
+    let text = format!(
+        r#"tenant = "props"
+route = "/t"
+[nulls]
+default = "clear"
+empty_string_is_null = true
+[nulls.attributes]
+"title" = "drop"
+[[map]]
+from = "{ENT}:department"
+to = "urn:scim:schemas:extension:cisco:webexidentity:2.0:User:extensionAttribute1"
+[[map]]
+from = 'phoneNumbers[type eq "mobile"].value'
+to = 'phoneNumbers[type eq "work"].value'
+[[map]]
+from = "name.middleName"
+to = "nickName"
+[[map]]
+resource = "Group"
+from = "displayName"
+to = "externalId"
+[[drop]]
+path = "x509Certificates"
+[[drop]]
+path = "name.honorificPrefix"
+[[set]]
+path = "preferredLanguage"
+value = "en_US"
+only_if_absent = true
+when = "$[?(@.active == true)]"
+[[set]]
+path = 'emails[type eq "work"].primary'
+value = true
+[[transform]]
+path = "emails.value"
+fn = "lowercase"
+[[transform]]
+path = "active"
+fn = "boolean"
+[auth]
+bearer_sha256 = ["5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"]
+[upstream]
+url = "http://127.0.0.1:8081/v2"
+"#
+    );
+    scimgate::policy::compile::compile_file(Path::new("props.toml"), &text).unwrap()
+}
+
+/// Keys a SCIM body might have, so generated objects hit the rules often.
+fn key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("schemas".to_string()),
+        Just("userName".to_string()),
+        Just("name".to_string()),
+        Just("middleName".to_string()),
+        Just("emails".to_string()),
+        Just("value".to_string()),
+        Just("type".to_string()),
+        Just("phoneNumbers".to_string()),
+        Just("active".to_string()),
+        Just("title".to_string()),
+        Just(ENT.to_string()),
+        Just("department".to_string()),
+        Just("Operations".to_string()),
+        Just("op".to_string()),
+        Just("path".to_string()),
+        Just("data".to_string()),
+        Just("method".to_string()),
+        Just("Resources".to_string()),
+        Just("response".to_string()),
+        "[a-zA-Z$:.]{0,8}",
+    ]
+}
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        prop_oneof![
+            Just("mobile".to_string()),
+            Just("work".to_string()),
+            Just("".to_string()),
+            Just("True".to_string()),
+            Just("replace".to_string()),
+            Just("remove".to_string()),
+            Just("add".to_string()),
+            Just("/Users".to_string()),
+            Just("/Groups/1".to_string()),
+            Just("PATCH".to_string()),
+            Just("POST".to_string()),
+            Just("emails[type eq \"work\"].value".to_string()),
+            Just(format!("{ENT}:department")),
+            Just(ENT.to_string()),
+            ".{0,12}",
+        ]
+        .prop_map(Value::String),
+    ];
+    leaf.prop_recursive(5, 64, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+            prop::collection::vec((key(), inner), 0..6)
+                .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+        ]
+    })
+}
+
+fn method() -> impl Strategy<Value = Method> {
+    prop_oneof![
+        Just(Method::GET),
+        Just(Method::POST),
+        Just(Method::PUT),
+        Just(Method::PATCH),
+        Just(Method::DELETE)
+    ]
+}
+
+fn rest() -> impl Strategy<Value = &'static str> {
+    prop_oneof![
+        Just("/Users"),
+        Just("/Users/1"),
+        Just("/Groups/1"),
+        Just("/Bulk"),
+        Just("/.search"),
+        Just("/Users/.search"),
+        Just("/Me"),
+        Just("")
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn requests_never_panic(m in method(), r in rest(), body in json_value(), q in ".{0,40}") {
+        let t = tenant();
+        let bytes = serde_json::to_vec(&body).unwrap();
+        let _ = translate::request(&t.rules, true, &m, r, Some(&q), Some(&bytes), &mut Stats::default());
+    }
+
+    #[test]
+    fn patch_operations_never_panic(ops in prop::collection::vec((json_value(), ".{0,30}", json_value()), 0..6)) {
+        let t = tenant();
+        let ops: Vec<Value> = ops.into_iter().enumerate().map(|(i, (v, p, _))| {
+            let op = ["add", "replace", "remove", "Replace"][i % 4];
+            json!({"op": op, "path": p, "value": v})
+        }).collect();
+        let body = serde_json::to_vec(&json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops})).unwrap();
+        let _ = translate::request(&t.rules, true, &Method::PATCH, "/Users/1", None, Some(&body), &mut Stats::default());
+    }
+
+    #[test]
+    fn filters_never_panic(f in ".{0,80}") {
+        let t = tenant();
+        let q = format!("filter={}", f.replace('&', "%26"));
+        let _ = translate::request(&t.rules, true, &Method::GET, "/Users", Some(&q), None, &mut Stats::default());
+    }
+
+    #[test]
+    fn responses_never_panic(r in rest(), mut body in json_value()) {
+        let t = tenant();
+        translate::response(&t.rules, r, &mut body, &mut Stats::default());
+    }
+}
