@@ -9,12 +9,14 @@
 //!    tenant's digests. Missing or wrong: 401 with `WWW-Authenticate: Bearer`.
 //! 3. [`flow::body`]: media type (415), size while reading (413), one JSON object of bounded
 //!    depth (400 invalidSyntax).
-//! 4. [`flow::request`]: the target's request: base path + rest + raw query, an allowlist of
-//!    headers, the target's own secret, a `Content-Length`.
+//! 4. [`mapping`]: the tenant's translation rules on the body, PATCH operations, Bulk data and
+//!    the query (400 invalidFilter/invalidPath); a tenant without rules parses nothing. Then
+//!    [`flow::request`]: base path + rest + query, an allowlist of headers, the target's own
+//!    secret, a `Content-Length`.
 //! 5. [`proxy::upstream`]: one exchange over Pingora's pooled client within the tenant's
 //!    timeouts (502 on connect failure, 504 past the timeout).
-//! 6. [`flow::response`]: status and body as the target sent them, target URLs rebased on
-//!    the tenant's public URL.
+//! 6. [`flow::response`]: status as the target sent it, the body mapped back to the IdP's
+//!    names ([`mapping::translate::response`]) and target URLs rebased on the tenant's public URL.
 //! 7. [`telemetry`]: one count, one duration, one log line (no ids, tokens or bodies).
 //!
 //! Policies ([`policy`]) are compiled once, checked with file:line:col diagnostics, and held
