@@ -3,7 +3,9 @@
 //! operation on a partial resource; path-less values are mapped key by key; null values follow
 //! `[nulls]` (`clear` → `{"op":"remove","path":…}`).
 
-use super::resource::{apply_transform, drops_transforms_maps, is_whole_extension, wrap};
+use super::resource::{
+    apply_transform, drops_transforms_maps, is_whole_extension, strip_nulls, wrap,
+};
 use super::rules::{Kind, KindRules, NullMode, Rules};
 use super::Stats;
 use crate::scim::error::{ScimError, ScimType};
@@ -293,88 +295,16 @@ fn pathless(rules: &Rules, kr: &KindRules, mut o: Object, out: &mut Vec<Value>, 
         return;
     };
     let was_empty = val.is_empty();
-    let mut removes: Vec<PatchPath> = Vec::new();
-    if !rules.nulls.is_noop() {
-        let mut emptied = Vec::new();
-        val.retain(|key, v| {
-            let is_ext = key.len() > 4
-                && key.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:"))
-                && v.is_object();
-            if is_ext {
-                if let Some(ext) = v.as_object_mut() {
-                    ext.retain(|name, sv| {
-                        null_keep(
-                            rules,
-                            AttrPath::new(name.clone()).with_urn(key.clone()),
-                            sv,
-                            &mut removes,
-                            stats,
-                        )
-                    });
-                    if ext.is_empty() {
-                        emptied.push(key.clone());
-                    }
-                }
-                return true;
-            }
-            null_keep(rules, AttrPath::new(key.clone()), v, &mut removes, stats)
-        });
-        for k in emptied {
-            val.shift_remove(&k);
-        }
-    }
+    let removes = strip_nulls(&rules.nulls, &mut val, stats);
     let mut val = Value::Object(val);
     drops_transforms_maps(kr, &mut val, stats);
     if was_empty || val.as_object().is_some_and(|v| !v.is_empty()) {
         o.insert(value_key, val);
         out.push(Value::Object(o));
     }
-    for p in removes {
+    for attr in removes {
+        let p = PatchPath::Attr(attr);
         let target = mapped_path(kr, &p).unwrap_or(p);
         out.push(serde_json::json!({"op": "remove", "path": target.to_string()}));
     }
-}
-
-/// Keep a key of a path-less value? Nulls in `drop` mode vanish; in `clear` mode they vanish
-/// and are queued as removes.
-fn null_keep(
-    rules: &Rules,
-    attr: AttrPath,
-    v: &mut Value,
-    removes: &mut Vec<PatchPath>,
-    stats: &mut Stats,
-) -> bool {
-    if rules.nulls.is_null(v) {
-        return match rules.nulls.mode_for(&attr) {
-            NullMode::Keep => true,
-            NullMode::Drop => {
-                stats.null += 1;
-                false
-            }
-            NullMode::Clear => {
-                stats.null += 1;
-                removes.push(PatchPath::Attr(attr));
-                false
-            }
-        };
-    }
-    if attr.sub.is_none() {
-        if let Value::Object(sub) = v {
-            let was_empty = sub.is_empty();
-            sub.retain(|name, sv| {
-                null_keep(
-                    rules,
-                    AttrPath {
-                        sub: Some(name.clone()),
-                        ..attr.clone()
-                    },
-                    sv,
-                    removes,
-                    stats,
-                )
-            });
-            return was_empty || !sub.is_empty();
-        }
-    }
-    true
 }

@@ -3,14 +3,14 @@
 //! `transform` and map `from` name attributes as the IdP sends them; map `to` and `set` as the
 //! target receives them. Responses only run the maps backwards.
 
-use super::rules::{Kind, KindRules, NullMode, Rules, TransformRule};
+use super::rules::{Kind, KindRules, NullMode, NullPolicy, Rules, TransformRule};
 use super::Stats;
 use crate::scim::path::{AttrPath, PatchPath};
 use crate::scim::value;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// Keys SCIM itself owns; no rule touches them.
-const RESERVED: [&str; 4] = ["schemas", "id", "meta", "externalId"];
+const RESERVED: [&str; 3] = ["schemas", "id", "meta"];
 
 /// Apply the request rules of `kind` to `res` (a JSON object).
 pub fn apply_request(rules: &Rules, kind: Kind, res: &mut Value, stats: &mut Stats) {
@@ -18,7 +18,9 @@ pub fn apply_request(rules: &Rules, kind: Kind, res: &mut Value, stats: &mut Sta
         return;
     }
     let before = stats.total();
-    strip_nulls(rules, res, stats);
+    if let Some(obj) = res.as_object_mut() {
+        strip_nulls(&rules.nulls, obj, stats);
+    }
     let kr = rules.for_kind(kind);
     drops_transforms_maps(kr, res, stats);
     for set in &kr.sets {
@@ -104,16 +106,19 @@ pub fn apply_response(rules: &Rules, kind: Kind, res: &mut Value, stats: &mut St
     value::fix_schemas(res, kind.core_urn());
 }
 
-/// Remove explicit nulls whose mode is drop or clear (in a POST/PUT body both mean: leave it
-/// out). Looks at top-level attributes, sub-attributes of complex ones, and extension attributes.
-fn strip_nulls(rules: &Rules, res: &mut Value, stats: &mut Stats) {
-    let nulls = &rules.nulls;
+/// Remove explicit nulls whose mode is drop or clear from a (partial) resource: top-level
+/// attributes, sub-attributes of complex ones, and extension attributes. Returns the attributes
+/// removed in `clear` mode: a POST/PUT body just leaves them out, a PATCH turns them into
+/// remove operations.
+pub fn strip_nulls(
+    nulls: &NullPolicy,
+    obj: &mut Map<String, Value>,
+    stats: &mut Stats,
+) -> Vec<AttrPath> {
+    let mut cleared = Vec::new();
     if nulls.is_noop() {
-        return;
+        return cleared;
     }
-    let Some(obj) = res.as_object_mut() else {
-        return;
-    };
     let mut emptied = Vec::new();
     obj.retain(|key, v| {
         if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(key)) {
@@ -129,6 +134,7 @@ fn strip_nulls(rules: &Rules, res: &mut Value, stats: &mut Stats) {
                         nulls,
                         AttrPath::new(name.clone()).with_urn(key.clone()),
                         sv,
+                        &mut cleared,
                         stats,
                     )
                 });
@@ -138,25 +144,32 @@ fn strip_nulls(rules: &Rules, res: &mut Value, stats: &mut Stats) {
             }
             return true;
         }
-        keep_value(nulls, AttrPath::new(key.clone()), v, stats)
+        keep_value(nulls, AttrPath::new(key.clone()), v, &mut cleared, stats)
     });
     for k in emptied {
         obj.shift_remove(&k);
     }
+    cleared
 }
 
 /// Keep `v` at `attr`? Recurses once into a complex value's sub-attributes.
 fn keep_value(
-    nulls: &super::rules::NullPolicy,
+    nulls: &NullPolicy,
     attr: AttrPath,
     v: &mut Value,
+    cleared: &mut Vec<AttrPath>,
     stats: &mut Stats,
 ) -> bool {
     if nulls.is_null(v) {
         return match nulls.mode_for(&attr) {
             NullMode::Keep => true,
-            NullMode::Drop | NullMode::Clear => {
+            NullMode::Drop => {
                 stats.null += 1;
+                false
+            }
+            NullMode::Clear => {
+                stats.null += 1;
+                cleared.push(attr);
                 false
             }
         };
@@ -165,15 +178,11 @@ fn keep_value(
         if let Value::Object(sub) = v {
             let was_empty = sub.is_empty();
             sub.retain(|name, sv| {
-                keep_value(
-                    nulls,
-                    AttrPath {
-                        sub: Some(name.clone()),
-                        ..attr.clone()
-                    },
-                    sv,
-                    stats,
-                )
+                let child = AttrPath {
+                    sub: Some(name.clone()),
+                    ..attr.clone()
+                };
+                keep_value(nulls, child, sv, cleared, stats)
             });
             return was_empty || !sub.is_empty();
         }
