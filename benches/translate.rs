@@ -60,7 +60,6 @@ fn entra_user(i: usize) -> serde_json::Value {
 
 fn benches(c: &mut Criterion) {
     let tenant = policy(&webex_rules());
-    let rules = &tenant.rules;
 
     let create = serde_json::to_vec(&entra_user(1)).unwrap();
     c.bench_function(
@@ -68,8 +67,7 @@ fn benches(c: &mut Criterion) {
         |b| {
             b.iter(|| {
                 translate::request(
-                    rules,
-                    true,
+                    &tenant,
                     &Method::POST,
                     "/Users",
                     None,
@@ -96,8 +94,7 @@ fn benches(c: &mut Criterion) {
     c.bench_function("translate: 6-op PATCH", |b| {
         b.iter(|| {
             translate::request(
-                rules,
-                true,
+                &tenant,
                 &Method::PATCH,
                 "/Users/1",
                 None,
@@ -120,8 +117,7 @@ fn benches(c: &mut Criterion) {
         |b| {
             b.iter(|| {
                 translate::request(
-                    rules,
-                    true,
+                    &tenant,
                     &Method::POST,
                     "/Bulk",
                     None,
@@ -139,8 +135,7 @@ fn benches(c: &mut Criterion) {
         |b| {
             b.iter(|| {
                 translate::request(
-                    rules,
-                    true,
+                    &tenant,
                     &Method::GET,
                     "/Users",
                     Some(black_box(query)),
@@ -158,8 +153,7 @@ fn benches(c: &mut Criterion) {
         |b| {
             b.iter(|| {
                 translate::request(
-                    &passthrough.rules,
-                    true,
+                    &passthrough,
                     &Method::POST,
                     "/Users",
                     None,

@@ -22,6 +22,7 @@
 //! Policies ([`policy`]) are compiled once, checked with file:line:col diagnostics, and held
 //! in an [`arc_swap`]-backed store so a request always sees one consistent snapshot.
 
+pub mod dialect;
 pub mod flow;
 pub mod mapping;
 pub mod policy;

@@ -72,6 +72,9 @@ enum Command {
         /// request: IdP -> target; response: target -> IdP.
         #[arg(long, value_parser = ["request", "response"], default_value = "request")]
         direction: String,
+        /// With --direction response: the target's HTTP status.
+        #[arg(long, default_value_t = 200)]
+        status: u16,
     },
     /// Read a secret on stdin and print its SHA-256 hex digest for `auth.bearer_sha256`.
     HashToken,
@@ -98,7 +101,8 @@ fn main() -> ExitCode {
             method,
             path,
             direction,
-        } => translate(&policy, &method, &path, &direction),
+            status,
+        } => translate(&policy, &method, &path, &direction, status),
         Command::Check { dir } => match load::load_dir(&dir) {
             Ok(tenants) => {
                 for t in &tenants {
@@ -162,7 +166,13 @@ fn main() -> ExitCode {
     }
 }
 
-fn translate(policy: &std::path::Path, method: &str, path: &str, direction: &str) -> ExitCode {
+fn translate(
+    policy: &std::path::Path,
+    method: &str,
+    path: &str,
+    direction: &str,
+    status: u16,
+) -> ExitCode {
     use scimgate::mapping::translate::{preview, Direction};
     let source = match std::fs::read_to_string(policy) {
         Ok(s) => s,
@@ -193,7 +203,7 @@ fn translate(policy: &std::path::Path, method: &str, path: &str, direction: &str
         Direction::Request
     };
     let body = (!body.trim_ascii().is_empty()).then_some(body.as_slice());
-    match preview(&tenant, direction, &method, path, body) {
+    match preview(&tenant, direction, status, &method, path, body) {
         Ok(out) => {
             println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
             ExitCode::SUCCESS

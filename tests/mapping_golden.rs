@@ -42,9 +42,11 @@ fn run(case: &Path) -> Value {
     };
     let method = http::Method::from_bytes(input["method"].as_str().unwrap().as_bytes()).unwrap();
     let body = (!input["body"].is_null()).then(|| serde_json::to_vec(&input["body"]).unwrap());
+    let status = input["status"].as_u64().unwrap_or(200) as u16;
     match preview(
         &tenant,
         direction,
+        status,
         &method,
         input["path"].as_str().unwrap(),
         body.as_deref(),

@@ -147,7 +147,7 @@ proptest! {
     fn requests_never_panic(m in method(), r in rest(), body in json_value(), q in ".{0,40}") {
         let t = tenant();
         let bytes = serde_json::to_vec(&body).unwrap();
-        let _ = translate::request(&t.rules, true, &m, r, Some(&q), Some(&bytes), &mut Stats::default());
+        let _ = translate::request(&t, &m, r, Some(&q), Some(&bytes), &mut Stats::default());
     }
 
     #[test]
@@ -158,14 +158,14 @@ proptest! {
             json!({"op": op, "path": p, "value": v})
         }).collect();
         let body = serde_json::to_vec(&json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops})).unwrap();
-        let _ = translate::request(&t.rules, true, &Method::PATCH, "/Users/1", None, Some(&body), &mut Stats::default());
+        let _ = translate::request(&t, &Method::PATCH, "/Users/1", None, Some(&body), &mut Stats::default());
     }
 
     #[test]
     fn filters_never_panic(f in ".{0,80}") {
         let t = tenant();
         let q = format!("filter={}", f.replace('&', "%26"));
-        let _ = translate::request(&t.rules, true, &Method::GET, "/Users", Some(&q), None, &mut Stats::default());
+        let _ = translate::request(&t, &Method::GET, "/Users", Some(&q), None, &mut Stats::default());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Step 4: the request the target receives: method, the tenant's base path plus the sanitised
 //! rest and the raw query, an allowlist of headers, the target's own secret, a Content-Length.
 
+use crate::policy::model::Profile;
 use crate::policy::Tenant;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method};
@@ -51,10 +52,18 @@ pub fn build(
     if let Ok(h) = HeaderValue::from_str(&up.authority) {
         headers.push(("host", h));
     }
+    let zoom = up.profile == Profile::Zoom;
     for name in FORWARDED {
+        if zoom && name == "accept" {
+            continue;
+        }
         for v in incoming.get_all(name) {
             headers.push((name, v.clone()));
         }
+    }
+    if zoom {
+        // Zoom's SCIM API wants this Accept on every call.
+        headers.push(("accept", HeaderValue::from_static("application/scim+json")));
     }
     if let Some(auth) = &up.authorization {
         if let Ok(mut v) = HeaderValue::from_str(auth.expose()) {

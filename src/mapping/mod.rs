@@ -16,29 +16,34 @@ pub mod translate;
 
 pub use rules::{Kind, Rules};
 
-/// How many rules of each kind one request applied (`scimgate_rules_applied_total`).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+/// How many rules of each kind one request applied (`scimgate_rules_applied_total`), and what
+/// the IdP dialect or target profile changed (for the request's debug log line).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Stats {
     pub map: u32,
     pub drop: u32,
     pub set: u32,
     pub transform: u32,
     pub null: u32,
+    pub dialect: u32,
+    /// One short note per kind of dialect/profile change.
+    pub notes: Vec<&'static str>,
 }
 
 impl Stats {
     pub fn total(&self) -> u32 {
-        self.map + self.drop + self.set + self.transform + self.null
+        self.map + self.drop + self.set + self.transform + self.null + self.dialect
     }
 
     /// `(kind label, count)` pairs, for the metric.
-    pub fn by_kind(&self) -> [(&'static str, u32); 5] {
+    pub fn by_kind(&self) -> [(&'static str, u32); 6] {
         [
             ("map", self.map),
             ("drop", self.drop),
             ("set", self.set),
             ("transform", self.transform),
             ("null", self.null),
+            ("dialect", self.dialect),
         ]
     }
 }

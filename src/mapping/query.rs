@@ -137,6 +137,28 @@ fn decode(s: &str) -> String {
         .into_owned()
 }
 
+/// Rewrite the parameters of a query string one by one: `f` gets each parameter's lowercased
+/// name and decoded value and returns its new value, or `None` to keep the original bytes.
+/// `Ok(None)` when nothing changes.
+pub fn map_params(
+    query: &str,
+    mut f: impl FnMut(&str, &str) -> Result<Option<String>, ScimError>,
+) -> Result<Option<String>, ScimError> {
+    let mut changed = false;
+    let mut parts: Vec<String> = Vec::new();
+    for pair in query.split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match f(&decode(k).to_ascii_lowercase(), &decode(v))? {
+            Some(text) => {
+                changed = true;
+                parts.push(format!("{k}={}", utf8_percent_encode(&text, ENCODE)));
+            }
+            None => parts.push(pair.to_string()),
+        }
+    }
+    Ok(changed.then(|| parts.join("&")))
+}
+
 /// Rewrite the query string of a request; `Ok(None)` when nothing changes.
 pub fn rewrite_query(
     rules: &Rules,
@@ -148,27 +170,13 @@ pub fn rewrite_query(
     if !rules.maps_queries() {
         return Ok(None);
     }
-    let mut changed = false;
-    let mut parts: Vec<String> = Vec::new();
-    for pair in query.split('&') {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let name = decode(k).to_ascii_lowercase();
-        let new = match name.as_str() {
-            "filter" => rewrite_filter(rules, kind, &decode(v), lenient, stats)?,
-            "attributes" | "excludedattributes" | "sortby" => {
-                rewrite_attr_list(rules, kind, &decode(v), stats)?
-            }
-            _ => None,
-        };
-        match new {
-            Some(text) => {
-                changed = true;
-                parts.push(format!("{k}={}", utf8_percent_encode(&text, ENCODE)));
-            }
-            None => parts.push(pair.to_string()),
+    map_params(query, |name, value| match name {
+        "filter" => rewrite_filter(rules, kind, value, lenient, stats),
+        "attributes" | "excludedattributes" | "sortby" => {
+            rewrite_attr_list(rules, kind, value, stats)
         }
-    }
-    Ok(changed.then(|| parts.join("&")))
+        _ => Ok(None),
+    })
 }
 
 /// Rewrite a SearchRequest body (`filter`, `attributes`, `excludedAttributes`, `sortBy`) in place.

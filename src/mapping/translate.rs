@@ -3,6 +3,9 @@
 
 use super::rules::{Kind, Rules};
 use super::{bulk, patch, query, resource, Stats};
+use crate::dialect;
+use crate::policy::model::{Idp, Profile};
+use crate::policy::Tenant;
 use crate::scim::error::ScimError;
 use crate::scim::resource::Resource;
 use http::Method;
@@ -11,15 +14,17 @@ use serde_json::Value;
 /// What changed in a request; `None` fields stay as the IdP sent them.
 #[derive(Debug, Default)]
 pub struct RequestChanges {
+    /// The path after the tenant route, when the target names an endpoint differently.
+    pub rest: Option<String>,
     pub query: Option<String>,
     pub body: Option<Vec<u8>>,
 }
 
-/// Translate a request. `rest` is the path after the tenant route; `lenient` accepts unquoted
-/// filter values (Entra's older dialect).
+/// Translate a request of `tenant`: the IdP's dialect normalised, the tenant's rules applied,
+/// the target's profile respected. `rest` is the path after the tenant route. A tenant with a
+/// generic IdP, no rules and a generic target returns at once, parsing nothing.
 pub fn request(
-    rules: &Rules,
-    lenient: bool,
+    tenant: &Tenant,
     method: &Method,
     rest: &str,
     query: Option<&str>,
@@ -27,22 +32,62 @@ pub fn request(
     stats: &mut Stats,
 ) -> Result<RequestChanges, ScimError> {
     let mut out = RequestChanges::default();
-    if rules.is_empty() {
+    let (rules, idp, profile) = (&tenant.rules, tenant.idp, tenant.upstream.profile);
+    if rules.is_empty() && idp == Idp::Generic && profile == Profile::Generic {
         return Ok(out);
     }
+    let lenient = idp == Idp::Entra;
     let kind = Kind::from_rest(rest);
-    if let Some(q) = query.filter(|q| !q.is_empty()) {
-        out.query = query::rewrite_query(rules, kind, q, lenient, stats)?;
-    }
-    let Some(body) = body else { return Ok(out) };
     let resource = Resource::classify(rest);
+
+    if let Some(q) = query.filter(|q| !q.is_empty()) {
+        let mut current = q.to_string();
+        let mut changed = false;
+        if idp == Idp::Entra {
+            if let Some(new) = query::map_params(&current, |name, value| {
+                Ok(if name == "filter" {
+                    dialect::entra::filter(value, stats)
+                } else {
+                    None
+                })
+            })? {
+                current = new;
+                changed = true;
+            }
+        }
+        if let Some(new) = query::rewrite_query(rules, kind, &current, lenient, stats)? {
+            current = new;
+            changed = true;
+        }
+        if profile == Profile::Webex {
+            query::map_params(&current, |name, value| {
+                if name == "filter" {
+                    dialect::profile::webex_filter(value)?;
+                }
+                Ok(None)
+            })?;
+        }
+        if let Some((max, what)) = dialect::profile::max_count(profile) {
+            if let Some(new) = dialect::profile::clamp_count(&current, max, stats, what) {
+                current = new;
+                changed = true;
+            }
+        }
+        if changed {
+            out.query = Some(current);
+        }
+    }
+    if profile == Profile::Gluu {
+        out.rest = dialect::profile::gluu_rest(rest, stats);
+    }
+
+    let Some(body) = body else { return Ok(out) };
     let is = |m: &Method| method == m;
     let wanted = match resource {
         Resource::Users | Resource::Groups | Resource::Me => {
             is(&Method::POST) || is(&Method::PUT) || is(&Method::PATCH)
         }
-        Resource::Bulk => is(&Method::POST),
-        Resource::Search => is(&Method::POST) && rules.maps_queries(),
+        Resource::Bulk | Resource::Search => is(&Method::POST),
         _ => false,
     };
     if !wanted {
@@ -52,19 +97,172 @@ pub fn request(
         return Ok(out);
     };
     let before = stats.total();
-    match (resource, kind) {
-        (Resource::Bulk, _) => bulk::apply_request(rules, &mut v, lenient, stats)?,
-        (Resource::Search, k) => query::rewrite_search_body(rules, k, &mut v, lenient, stats)?,
-        (_, Some(k)) if is(&Method::PATCH) => {
-            patch::apply_request(rules, k, &mut v, lenient, stats)?
+    match resource {
+        Resource::Bulk => {
+            for_each_bulk_op(&mut v, |m, k, data| dialect_body(idp, &m, k, data, stats));
+            bulk::apply_request(rules, &mut v, lenient, stats)?;
+            if profile == Profile::Webex {
+                dialect::profile::webex_bulk(&mut v, stats)?;
+            }
         }
-        (_, Some(k)) => resource::apply_request(rules, k, &mut v, stats),
-        (_, None) => {}
+        Resource::Search => {
+            if let Some(obj) = v.as_object_mut() {
+                if idp == Idp::Okta {
+                    dialect::okta::integer_paging(obj, stats);
+                }
+                if let Some(Value::String(f)) = obj
+                    .iter_mut()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("filter"))
+                    .map(|(_, v)| v)
+                {
+                    if idp == Idp::Entra {
+                        if let Some(new) = dialect::entra::filter(f, stats) {
+                            *f = new;
+                        }
+                    }
+                }
+            }
+            query::rewrite_search_body(rules, kind, &mut v, lenient, stats)?;
+            let filter = v
+                .as_object()
+                .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case("filter")))
+                .and_then(|(_, f)| f.as_str());
+            if let (Profile::Webex, Some(f)) = (profile, filter) {
+                dialect::profile::webex_filter(f)?;
+            }
+        }
+        _ => {
+            if let Some(k) = kind {
+                dialect_body(idp, method, k, &mut v, stats);
+                if is(&Method::PATCH) {
+                    patch::apply_request(rules, k, &mut v, lenient, stats)?;
+                } else {
+                    resource::apply_request(rules, k, &mut v, stats);
+                }
+            }
+        }
     }
     if stats.total() != before {
         out.body = serde_json::to_vec(&v).ok();
     }
     Ok(out)
+}
+
+/// The IdP dialect on one resource or PatchOp body (`method` is the request's or the Bulk
+/// operation's).
+fn dialect_body(idp: Idp, method: &Method, kind: Kind, v: &mut Value, stats: &mut Stats) {
+    match (idp, method) {
+        (Idp::Entra, &Method::PATCH) => dialect::entra::patch(kind, v, stats),
+        (Idp::Entra, _) => {
+            if let Some(obj) = v.as_object_mut() {
+                dialect::entra::resource(kind, obj, true, stats);
+            }
+        }
+        (Idp::Okta, &Method::PATCH) => dialect::okta::patch(v, stats),
+        (Idp::Okta, &Method::PUT) => {
+            if let Some(obj) = v.as_object_mut() {
+                dialect::okta::strip_read_only(obj, stats);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Call `f(method, kind, data)` for every Bulk operation with a resource path and data.
+fn for_each_bulk_op(body: &mut Value, mut f: impl FnMut(Method, Kind, &mut Value)) {
+    let Some(ops) = body
+        .as_object_mut()
+        .and_then(|o| {
+            o.iter_mut()
+                .find(|(k, _)| k.eq_ignore_ascii_case("Operations"))
+                .map(|(_, v)| v)
+        })
+        .and_then(Value::as_array_mut)
+    else {
+        return;
+    };
+    for op in ops.iter_mut().filter_map(Value::as_object_mut) {
+        let method = op
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("method"))
+            .and_then(|(_, v)| v.as_str())
+            .unwrap_or("");
+        let Ok(method) = Method::from_bytes(method.to_ascii_uppercase().as_bytes()) else {
+            continue;
+        };
+        let kind = op
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("path"))
+            .and_then(|(_, v)| v.as_str())
+            .and_then(Kind::from_rest);
+        let data = op
+            .iter_mut()
+            .find(|(k, _)| k.eq_ignore_ascii_case("data"))
+            .map(|(_, v)| v);
+        if let (Some(k), Some(d)) = (kind, data) {
+            f(method, k, d);
+        }
+    }
+}
+
+/// The request an answer is for, as the IdP sent it.
+#[derive(Debug, Clone, Copy)]
+pub struct Asked<'a> {
+    pub method: &'a Method,
+    /// The path after the tenant route.
+    pub rest: &'a str,
+    pub query: Option<&'a str>,
+}
+
+/// What the IdP gets for the target's answer: the status (Entra's filtered query that the
+/// target answers 404 becomes an empty ListResponse), and the body, if it changed: Zoom errors
+/// wrapped as SCIM errors, maps run backwards, Okta's integer paging, target URLs rebased.
+pub fn answer(
+    tenant: &Tenant,
+    asked: Asked<'_>,
+    status: u16,
+    body: &[u8],
+    rebase: &crate::flow::response::Rebase<'_>,
+    stats: &mut Stats,
+) -> (u16, Option<Vec<u8>>) {
+    let Asked {
+        method,
+        rest,
+        query,
+    } = asked;
+    if tenant.idp == Idp::Entra && dialect::entra::empty_list_for(method, rest, query, status) {
+        dialect::note(stats, "entra: 404 on a query answered as an empty list");
+        return (200, serde_json::to_vec(&dialect::entra::empty_list()).ok());
+    }
+    let zoom_error = tenant.upstream.profile == Profile::Zoom && status >= 400;
+    let parse = tenant.rules.maps_responses() || zoom_error || tenant.idp == Idp::Okta;
+    if !parse || body.is_empty() {
+        return (status, rebase.body(body));
+    }
+    let Ok(mut v) = serde_json::from_slice::<Value>(body) else {
+        return (status, None);
+    };
+    let before = stats.total();
+    if zoom_error {
+        if let Some(wrapped) = dialect::profile::zoom_error(status, &v) {
+            dialect::note(stats, "zoom: error wrapped as a SCIM error");
+            v = wrapped;
+        }
+    }
+    response(&tenant.rules, rest, &mut v, stats);
+    if tenant.idp == Idp::Okta {
+        if let Some(obj) = v.as_object_mut() {
+            if obj.contains_key("Resources") {
+                dialect::okta::integer_paging(obj, stats);
+            }
+        }
+    }
+    let rebased = rebase.value(&mut v);
+    let changed = rebased || stats.total() != before;
+    (
+        status,
+        changed.then(|| serde_json::to_vec(&v).ok()).flatten(),
+    )
 }
 
 /// Map a target's answer back in place; true when anything changed.
@@ -97,11 +295,13 @@ pub enum Direction {
 
 /// What the gateway would do with one request or answer of `tenant`, without the network:
 /// for a request `{"method", "path", "body"}` as the target would receive them (path relative to
-/// `upstream.url`); for a response `{"body"}` as the IdP would receive it. Errors are the SCIM
+/// `upstream.url`); for a response (to a request with `method` and `path`, answered with
+/// `status`) `{"status", "body"}` as the IdP would receive them. Errors are the SCIM
 /// error the gateway would answer.
 pub fn preview(
     tenant: &crate::policy::Tenant,
     direction: Direction,
+    status: u16,
     method: &Method,
     path: &str,
     body: Option<&[u8]>,
@@ -124,17 +324,9 @@ pub fn preview(
                 (b, crate::flow::body::BodyUse::Opaque) => b,
                 _ => None,
             };
-            let lenient = tenant.idp == crate::policy::model::Idp::Entra;
-            let changes = request(
-                &tenant.rules,
-                lenient,
-                method,
-                &rest,
-                query,
-                body,
-                &mut stats,
-            )?;
+            let changes = request(tenant, method, &rest, query, body, &mut stats)?;
             let query = changes.query.as_deref().or(query).filter(|q| !q.is_empty());
+            let rest = changes.rest.clone().unwrap_or(rest);
             let out_body = match (changes.body, body) {
                 (Some(b), _) => serde_json::from_slice(&b).unwrap_or(Value::Null),
                 (None, Some(b)) => serde_json::from_slice(b).unwrap_or(Value::Null),
@@ -147,16 +339,29 @@ pub fn preview(
             Ok(serde_json::json!({"method": method.as_str(), "path": path, "body": out_body}))
         }
         Direction::Response => {
-            let mut v: Value = match body {
-                Some(b) if !b.trim_ascii().is_empty() => {
-                    serde_json::from_slice(b).map_err(|e| {
-                        ScimError::invalid_syntax(format!("the response body is not JSON: {e}"))
-                    })?
-                }
-                _ => Value::Null,
+            let body = body.unwrap_or(b"");
+            if !body.trim_ascii().is_empty() {
+                serde_json::from_slice::<Value>(body).map_err(|e| {
+                    ScimError::invalid_syntax(format!("the response body is not JSON: {e}"))
+                })?;
+            }
+            let public = crate::flow::response::public_base(tenant, Some("gateway.invalid"), true);
+            let rebase = crate::flow::response::Rebase {
+                upstream: &tenant.upstream,
+                public_base: &public,
             };
-            response(&tenant.rules, &rest, &mut v, &mut stats);
-            Ok(serde_json::json!({"body": v}))
+            let asked = Asked {
+                method,
+                rest: &rest,
+                query,
+            };
+            let (status, changed) = answer(tenant, asked, status, body, &rebase, &mut stats);
+            let out: Value = match changed {
+                Some(b) => serde_json::from_slice(&b).unwrap_or(Value::Null),
+                None if body.trim_ascii().is_empty() => Value::Null,
+                None => serde_json::from_slice(body).unwrap_or(Value::Null),
+            };
+            Ok(serde_json::json!({"status": status, "body": out}))
         }
     }
 }

@@ -10,7 +10,6 @@ pub mod upstream;
 use crate::flow;
 use crate::flow::body::BodyUse;
 use crate::mapping::{self, Stats};
-use crate::policy::model::Idp;
 use crate::policy::store::PolicyStore;
 use crate::scim::error::ScimError;
 use crate::scim::resource::Resource;
@@ -86,13 +85,14 @@ impl ProxyHttp for Gateway {
             }
         };
         let status = reply.status;
-        write(session, reply).await?;
         let method = metrics::method_label(&session.req_header().method);
         let tenant = labels
             .tenant
             .as_ref()
             .map_or(NO_TENANT, |t| t.name.as_str());
         let resource = labels.resource.label();
+        // Counted before the answer is written, so a client that scrapes right after its
+        // answer sees its own request.
         let elapsed = started.elapsed();
         metrics::REQUESTS
             .with_label_values(&[tenant, resource, method, status_label(status)])
@@ -100,6 +100,7 @@ impl ProxyHttp for Gateway {
         metrics::REQUEST_DURATION
             .with_label_values(&[tenant, resource, method])
             .observe(elapsed.as_secs_f64());
+        write(session, reply).await?;
         tracing::info!(
             target: "scimgate::access",
             tenant,
@@ -151,22 +152,20 @@ impl Gateway {
 
         let req = session.req_header();
         let mut stats = Stats::default();
-        let lenient = tenant.idp == Idp::Entra;
         let changes = mapping::translate::request(
-            &tenant.rules,
-            lenient,
+            tenant,
             &method,
             &routed.rest,
             req.uri.query(),
             body.as_deref(),
             &mut stats,
         );
-        metrics::record_rules(&tenant.name, &stats);
+        record(tenant, &stats, "request rewritten");
         let changes = changes?;
         let body = changes.body.map(Bytes::from).or(body);
         let query = changes.query.as_deref().or(req.uri.query());
-        let upstream_req =
-            flow::request::build(tenant, &method, &routed.rest, query, &req.headers, body);
+        let rest = changes.rest.as_deref().unwrap_or(&routed.rest);
+        let upstream_req = flow::request::build(tenant, &method, rest, query, &req.headers, body);
         let host = req
             .headers
             .get("host")
@@ -200,17 +199,25 @@ impl Gateway {
             public_base: &public_base,
         };
         let headers = flow::response::pass_headers(&rebase, &resp.headers);
-        let body = if tenant.rules.maps_responses() {
-            let mut stats = Stats::default();
-            let mapped = map_response(&tenant.rules, &routed.rest, &rebase, &resp.body, &mut stats);
-            metrics::record_rules(&tenant.name, &stats);
-            mapped
-        } else {
-            rebase.body(&resp.body)
+        let mut stats = Stats::default();
+        let asked = mapping::translate::Asked {
+            method: &method,
+            rest: &routed.rest,
+            query: req.uri.query(),
         };
-        let body = body.map(Bytes::from).unwrap_or(resp.body);
+        let (status, body) =
+            mapping::translate::answer(tenant, asked, resp.status, &resp.body, &rebase, &mut stats);
+        record(tenant, &stats, "response rewritten");
+        let (headers, body) = match body {
+            Some(b) if status != resp.status => (
+                vec![("content-type", "application/scim+json".to_string())],
+                Bytes::from(b),
+            ),
+            Some(b) => (headers, Bytes::from(b)),
+            None => (headers, resp.body),
+        };
         Ok(Reply {
-            status: resp.status,
+            status,
             headers,
             body,
             keepalive: true,
@@ -218,24 +225,12 @@ impl Gateway {
     }
 }
 
-/// Map a JSON answer back to the IdP's names and rebase its URLs in one parse; `None` when
-/// nothing changed (or the answer is not JSON).
-fn map_response(
-    rules: &crate::mapping::Rules,
-    rest: &str,
-    rebase: &flow::response::Rebase<'_>,
-    body: &[u8],
-    stats: &mut Stats,
-) -> Option<Vec<u8>> {
-    if body.is_empty() {
-        return None;
+/// Count what translation did, and name the dialect changes in a debug line.
+fn record(tenant: &crate::policy::Tenant, stats: &Stats, what: &'static str) {
+    metrics::record_rules(&tenant.name, stats);
+    if !stats.notes.is_empty() {
+        tracing::debug!(tenant = %tenant.name, changes = ?stats.notes, "{what}");
     }
-    let mut v: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let mapped = mapping::translate::response(rules, rest, &mut v, stats);
-    let rebased = rebase.value(&mut v);
-    (mapped || rebased)
-        .then(|| serde_json::to_vec(&v).ok())
-        .flatten()
 }
 
 /// Read the whole request body, refusing it past `limit` bytes (413) as early as possible.

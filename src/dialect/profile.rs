@@ -1,0 +1,161 @@
+//! What each target really accepts, applied after the tenant's rules: Webex (Bulk limits, no PUT
+//! in Bulk, eq/sw/ew filters only), Zoom (`Accept: application/scim+json`, non-SCIM errors
+//! wrapped), Gluu (`/Users/.search` as `/Users/Search`, `count` clamped).
+
+use super::note;
+use crate::mapping::Stats;
+use crate::policy::model::Profile;
+use crate::scim::error::{ScimError, ScimType};
+use crate::scim::filter::{parse_filter_with, CompareOp, Filter, ParseOptions};
+use serde_json::Value;
+
+/// Webex: most operations in one Bulk request, and the `failOnErrors` range.
+pub const WEBEX_BULK_MAX: usize = 100;
+/// Gluu's default `maxCount` for list and search results.
+pub const GLUU_MAX_COUNT: u64 = 200;
+/// Zoom's largest page: the maximum `page_size` of its list APIs (its SCIM reference gives none).
+pub const ZOOM_MAX_COUNT: u64 = 300;
+
+/// Webex's answer to a Bulk it cannot take.
+pub fn webex_bulk(body: &mut Value, stats: &mut Stats) -> Result<(), ScimError> {
+    let Some(obj) = body.as_object_mut() else {
+        return Ok(());
+    };
+    let ops = obj
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("Operations"))
+        .and_then(|(_, v)| v.as_array());
+    if let Some(ops) = ops {
+        if ops.len() > WEBEX_BULK_MAX {
+            return Err(ScimError::new(
+                413,
+                Some(ScimType::TooMany),
+                format!(
+                    "bulk request has {} operations; Webex accepts at most {WEBEX_BULK_MAX}",
+                    ops.len()
+                ),
+            ));
+        }
+        for op in ops {
+            let method = op
+                .get("method")
+                .or_else(|| op.get("Method"))
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            if method.eq_ignore_ascii_case("PUT") {
+                return Err(ScimError::bad_request(
+                    Some(ScimType::InvalidValue),
+                    "Webex does not accept PUT inside a Bulk request; send a PATCH replace (or a PUT outside Bulk)",
+                ));
+            }
+        }
+    }
+    if let Some(f) = obj
+        .iter_mut()
+        .find(|(k, _)| k.eq_ignore_ascii_case("failOnErrors"))
+        .map(|(_, v)| v)
+    {
+        if let Some(n) = f.as_i64() {
+            let clamped = n.clamp(1, WEBEX_BULK_MAX as i64);
+            if clamped != n {
+                *f = Value::from(clamped);
+                note(stats, "webex: failOnErrors clamped to 1..100");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Webex filters only with `eq`, `sw` and `ew`: anything else is refused here, naming it.
+pub fn webex_filter(text: &str) -> Result<(), ScimError> {
+    let Ok(f) = parse_filter_with(text, &ParseOptions::lenient()) else {
+        return Ok(()); // malformed filters are someone else's 400
+    };
+    fn check(f: &Filter) -> Result<(), String> {
+        match f {
+            Filter::Compare {
+                op: CompareOp::Eq | CompareOp::Sw | CompareOp::Ew,
+                ..
+            } => Ok(()),
+            Filter::Compare { op, .. } => Err(op.as_str().to_string()),
+            Filter::Present(_) => Err("pr".into()),
+            Filter::And(a, b) | Filter::Or(a, b) => check(a).and_then(|_| check(b)),
+            Filter::Not(inner) => check(inner),
+            Filter::ValuePath { filter, .. } => check(filter),
+        }
+    }
+    check(&f).map_err(|op| {
+        ScimError::bad_request(
+            Some(ScimType::InvalidFilter),
+            format!("Webex supports only the eq, sw and ew filter operators, not {op:?}"),
+        )
+    })
+}
+
+/// Clamp `count` in a query string to `max`; `None` when nothing changes.
+pub fn clamp_count(query: &str, max: u64, stats: &mut Stats, what: &'static str) -> Option<String> {
+    let mut changed = false;
+    let parts: Vec<String> = query
+        .split('&')
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) if k.eq_ignore_ascii_case("count") => match v.parse::<u64>() {
+                Ok(n) if n > max => {
+                    changed = true;
+                    format!("{k}={max}")
+                }
+                _ => p.to_string(),
+            },
+            _ => p.to_string(),
+        })
+        .collect();
+    if changed {
+        note(stats, what);
+    }
+    changed.then(|| parts.join("&"))
+}
+
+/// Gluu's search endpoint: `/Users/.search` → `/Users/Search` (Gluu Server 3.x and 4.x).
+pub fn gluu_rest(rest: &str, stats: &mut Stats) -> Option<String> {
+    let (head, last) = rest.rsplit_once('/')?;
+    if last.eq_ignore_ascii_case(".search") {
+        note(stats, "gluu: .search sent as Search");
+        Some(format!("{head}/Search"))
+    } else {
+        None
+    }
+}
+
+/// The count cap of a profile, if it has one.
+pub fn max_count(profile: Profile) -> Option<(u64, &'static str)> {
+    match profile {
+        Profile::Gluu => Some((GLUU_MAX_COUNT, "gluu: count clamped to 200")),
+        Profile::Zoom => Some((ZOOM_MAX_COUNT, "zoom: count clamped to 300")),
+        _ => None,
+    }
+}
+
+/// Zoom answers errors as `{"code": …, "message": …}`: wrap them into SCIM error bodies with the
+/// same status. `None` when the body is already SCIM (or not a Zoom error).
+pub fn zoom_error(status: u16, body: &Value) -> Option<Value> {
+    if status < 400 {
+        return None;
+    }
+    let obj = body.as_object()?;
+    if obj.contains_key("schemas") {
+        return None;
+    }
+    let message = obj.get("message").and_then(Value::as_str)?;
+    let code = obj.get("code").map(|c| match c {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    });
+    let detail = match code {
+        Some(c) => format!("{message} (Zoom code {c})"),
+        None => message.to_string(),
+    };
+    Some(serde_json::json!({
+        "schemas": [crate::scim::error::ERROR_SCHEMA],
+        "status": status.to_string(),
+        "detail": detail
+    }))
+}
