@@ -1,4 +1,5 @@
-//! Golden translations: tests/fixtures/mapping/<case>/ holds `rules.toml` (the rule sections of
+//! Golden translations: tests/fixtures/mapping/<case>/ (tenant rules) and
+//! tests/fixtures/dialect/<case>/ (IdP dialects and target profiles) each hold `rules.toml` (the rule sections of
 //! a policy), `input.json` (direction, method, path, body) and `expected.json` (what the target,
 //! or for responses the IdP, receives; `{"error": …}` for a refusal). Bodies compare as JSON.
 //! `UPDATE_GOLDEN=1 cargo test --test mapping_golden` rewrites the expected files for review.
@@ -10,8 +11,10 @@ use std::path::{Path, PathBuf};
 const TOP: &str = "tenant = \"golden\"\nroute = \"/t/scim/v2\"\n";
 const TABLES: &str = "\n[auth]\nbearer_sha256 = [\"5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8\"]\n[upstream]\nurl = \"http://127.0.0.1:8081/v2\"\n";
 
-fn cases() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mapping");
+fn cases_in(dir: &str) -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(dir);
     let mut cases: Vec<_> = std::fs::read_dir(root)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -21,10 +24,21 @@ fn cases() -> Vec<PathBuf> {
     cases
 }
 
-/// The policy file a case stands for: its rules inside a fixed tenant.
+fn cases() -> Vec<PathBuf> {
+    cases_in("mapping")
+}
+
+/// The policy file a case stands for: its rules inside a fixed tenant (and the target
+/// `profile` named in its input, if any).
 pub fn policy_text(case: &Path) -> String {
+    let input: Value =
+        serde_json::from_str(&std::fs::read_to_string(case.join("input.json")).unwrap()).unwrap();
+    let mut tables = TABLES.to_string();
+    if let Some(p) = input["profile"].as_str() {
+        tables.push_str(&format!("profile = \"{p}\"\n"));
+    }
     format!(
-        "{TOP}{}{TABLES}",
+        "{TOP}{}{tables}",
         std::fs::read_to_string(case.join("rules.toml")).unwrap()
     )
 }
@@ -58,8 +72,13 @@ fn run(case: &Path) -> Value {
 
 #[test]
 fn every_case_translates_to_its_golden_output() {
-    let cases = cases();
-    assert!(cases.len() >= 30, "at least 30 golden cases");
+    let (mapping, dialect) = (cases_in("mapping"), cases_in("dialect"));
+    assert!(mapping.len() >= 30, "at least 30 golden rule cases");
+    assert!(
+        dialect.len() >= 40,
+        "at least 40 golden dialect and profile cases"
+    );
+    let cases: Vec<PathBuf> = mapping.into_iter().chain(dialect).collect();
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     let mut failures = Vec::new();
     for case in &cases {

@@ -18,6 +18,9 @@ pub struct RequestChanges {
     pub rest: Option<String>,
     pub query: Option<String>,
     pub body: Option<Vec<u8>>,
+    /// A PATCH whose every operation was dropped (nulls in `drop` mode, drops, Entra's empty
+    /// member removals): nothing is left to send, the gateway answers 204 itself.
+    pub nothing_to_send: bool,
 }
 
 /// Translate a request of `tenant`: the IdP's dialect normalised, the tenant's rules applied,
@@ -133,9 +136,12 @@ pub fn request(
         }
         _ => {
             if let Some(k) = kind {
+                let ops_before = operation_count(&v);
                 dialect_body(idp, method, k, &mut v, stats);
                 if is(&Method::PATCH) {
                     patch::apply_request(rules, k, &mut v, lenient, stats)?;
+                    out.nothing_to_send =
+                        ops_before.is_some_and(|n| n > 0) && operation_count(&v) == Some(0);
                 } else {
                     resource::apply_request(rules, k, &mut v, stats);
                 }
@@ -146,6 +152,15 @@ pub fn request(
         out.body = serde_json::to_vec(&v).ok();
     }
     Ok(out)
+}
+
+/// How many operations a PatchOp has.
+fn operation_count(v: &Value) -> Option<usize> {
+    v.as_object()?
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("Operations"))
+        .and_then(|(_, ops)| ops.as_array())
+        .map(Vec::len)
 }
 
 /// The IdP dialect on one resource or PatchOp body (`method` is the request's or the Bulk
@@ -325,6 +340,9 @@ pub fn preview(
                 _ => None,
             };
             let changes = request(tenant, method, &rest, query, body, &mut stats)?;
+            if changes.nothing_to_send {
+                return Ok(serde_json::json!({"gateway_answers": 204, "upstream": null}));
+            }
             let query = changes.query.as_deref().or(query).filter(|q| !q.is_empty());
             let rest = changes.rest.clone().unwrap_or(rest);
             let out_body = match (changes.body, body) {

@@ -162,6 +162,15 @@ impl Gateway {
         );
         record(tenant, &stats, "request rewritten");
         let changes = changes?;
+        if changes.nothing_to_send {
+            // Every operation was dropped by policy: the target has nothing to do.
+            return Ok(Reply {
+                status: 204,
+                headers: Vec::new(),
+                body: Bytes::new(),
+                keepalive: true,
+            });
+        }
         let body = changes.body.map(Bytes::from).or(body);
         let query = changes.query.as_deref().or(req.uri.query());
         let rest = changes.rest.as_deref().unwrap_or(&routed.rest);
