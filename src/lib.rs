@@ -27,5 +27,6 @@ pub mod flow;
 pub mod mapping;
 pub mod policy;
 pub mod proxy;
+pub mod ratelimit;
 pub mod scim;
 pub mod telemetry;

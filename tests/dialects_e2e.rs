@@ -265,7 +265,6 @@ fn webex_refuses_what_webex_cannot_take_before_it_is_sent() {
     .assert_scim_error(400, Some("invalidFilter"));
     let ops: Vec<Value> = (0..101).map(|i| json!({"method": "POST", "path": "/Users", "bulkId": format!("b{i}"), "data": {"schemas": [SCIM_USER], "userName": format!("u{i}")}})).collect();
     let bulk = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": ops}).to_string();
-    call("POST", &gw.url("/webex/Bulk"), Some("t"), &[], Some(&bulk))
-        .assert_scim_error(413, Some("tooMany"));
+    call("POST", &gw.url("/webex/Bulk"), Some("t"), &[], Some(&bulk)).assert_scim_error(413, None);
     assert!(rec.requests().is_empty());
 }

@@ -29,7 +29,7 @@ pub fn webex_bulk(body: &mut Value, stats: &mut Stats) -> Result<(), ScimError> 
         if ops.len() > WEBEX_BULK_MAX {
             return Err(ScimError::new(
                 413,
-                Some(ScimType::TooMany),
+                None,
                 format!(
                     "bulk request has {} operations; Webex accepts at most {WEBEX_BULK_MAX}",
                     ops.len()

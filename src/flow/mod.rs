@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod police;
 pub mod request;
 pub mod response;
 pub mod route;

@@ -231,7 +231,8 @@ pub struct Asked<'a> {
 
 /// What the IdP gets for the target's answer: the status (Entra's filtered query that the
 /// target answers 404 becomes an empty ListResponse), and the body, if it changed: Zoom errors
-/// wrapped as SCIM errors, maps run backwards, Okta's integer paging, target URLs rebased.
+/// wrapped as SCIM errors, maps run backwards, Okta's integer paging, `ServiceProviderConfig`
+/// bulk limits lowered to what the gateway enforces, target URLs rebased.
 pub fn answer(
     tenant: &Tenant,
     asked: Asked<'_>,
@@ -250,7 +251,8 @@ pub fn answer(
         return (200, serde_json::to_vec(&dialect::entra::empty_list()).ok());
     }
     let zoom_error = tenant.upstream.profile == Profile::Zoom && status >= 400;
-    let parse = tenant.rules.maps_responses() || zoom_error || tenant.idp == Idp::Okta;
+    let spc = status == 200 && Resource::classify(rest) == Resource::ServiceProviderConfig;
+    let parse = tenant.rules.maps_responses() || zoom_error || spc || tenant.idp == Idp::Okta;
     if !parse || body.is_empty() {
         return (status, rebase.body(body));
     }
@@ -264,6 +266,7 @@ pub fn answer(
             v = wrapped;
         }
     }
+    let spc_changed = spc && crate::flow::police::service_provider_config(tenant, &mut v);
     response(&tenant.rules, rest, &mut v, stats);
     if tenant.idp == Idp::Okta {
         if let Some(obj) = v.as_object_mut() {
@@ -273,7 +276,7 @@ pub fn answer(
         }
     }
     let rebased = rebase.value(&mut v);
-    let changed = rebased || stats.total() != before;
+    let changed = rebased || spc_changed || stats.total() != before;
     (
         status,
         changed.then(|| serde_json::to_vec(&v).ok()).flatten(),

@@ -75,11 +75,28 @@ impl Cx<'_> {
         let public_url = f.public_url.as_ref().and_then(|u| self.public_url(u));
         let digests = self.digests(&f.auth.get_ref().bearer_sha256);
         let upstream = self.upstream(f.upstream.get_ref());
-        let limits = f
+        let mut limits = f
             .limits
             .as_ref()
             .map(|l| self.limits(l.get_ref()))
             .unwrap_or_default();
+        // Webex takes at most 100 operations per Bulk: the default, and the ceiling.
+        let webex = f
+            .upstream
+            .get_ref()
+            .profile
+            .as_ref()
+            .is_some_and(|p| p.get_ref() == "webex");
+        if webex {
+            let set = f
+                .limits
+                .as_ref()
+                .is_some_and(|l| l.get_ref().bulk_max_operations.is_some());
+            let max = crate::dialect::profile::WEBEX_BULK_MAX;
+            if !set || limits.bulk_max_operations > max {
+                limits.bulk_max_operations = max;
+            }
+        }
         let rules = match crate::mapping::rules::compile(crate::mapping::rules::RuleSections {
             nulls: f.nulls.as_ref(),
             maps: &f.maps,
@@ -413,17 +430,79 @@ impl Cx<'_> {
 
     fn limits(&mut self, l: &LimitsFile) -> Limits {
         let mut limits = Limits::default();
-        if let Some(m) = &l.max_body_bytes {
-            let n = *m.get_ref();
-            if n >= 1 && n as u64 <= MAX_MAX_BODY_BYTES as u64 {
-                limits.max_body_bytes = n as usize;
+        let int = |cx: &mut Self,
+                   v: &Option<Spanned<i64>>,
+                   key: &str,
+                   range: std::ops::RangeInclusive<i64>,
+                   unit: &str|
+         -> Option<i64> {
+            let v = v.as_ref()?;
+            let n = *v.get_ref();
+            if range.contains(&n) {
+                Some(n)
             } else {
-                self.err(
-                    m,
+                cx.err(
+                    v,
                     "E050",
-                    format!("limits.max_body_bytes = {n} is out of range"),
-                    Some("bytes, from 1 to 67108864 (64 MiB)"),
+                    format!("limits.{key} = {n} is out of range"),
+                    Some(&format!(
+                        "{unit}, from {} to {}",
+                        range.start(),
+                        range.end()
+                    )),
                 );
+                None
+            }
+        };
+        if let Some(n) = int(
+            self,
+            &l.max_body_bytes,
+            "max_body_bytes",
+            1..=MAX_MAX_BODY_BYTES as i64,
+            "bytes",
+        ) {
+            limits.max_body_bytes = n as usize;
+        }
+        let rps = int(
+            self,
+            &l.requests_per_second,
+            "requests_per_second",
+            0..=1_000_000,
+            "requests per second (0 = unlimited)",
+        );
+        let burst = int(self, &l.burst, "burst", 1..=1_000_000, "requests");
+        limits.rate = crate::ratelimit::Quota {
+            per_second: rps.unwrap_or(0) as u32,
+            burst: burst.or(rps).unwrap_or(0) as u32,
+        };
+        if let Some(n) = int(
+            self,
+            &l.bulk_max_operations,
+            "bulk_max_operations",
+            1..=100_000,
+            "operations",
+        ) {
+            limits.bulk_max_operations = n as usize;
+        }
+        if let Some(n) = int(
+            self,
+            &l.bulk_max_payload_bytes,
+            "bulk_max_payload_bytes",
+            1..=MAX_MAX_BODY_BYTES as i64,
+            "bytes",
+        ) {
+            limits.bulk_max_payload_bytes = n as usize;
+        }
+        if let Some(o) = &l.bulk_oversize {
+            match o.get_ref().as_str() {
+                "reject" => limits.bulk_oversize = BulkOversize::Reject,
+                "split" => limits.bulk_oversize = BulkOversize::Split,
+                other => self.err(
+                    o,
+                    "E051",
+                    format!("unknown bulk_oversize {other:?}"),
+                    Some("expected \"reject\" or \"split\""),
+                ),
             }
         }
         limits

@@ -163,6 +163,23 @@ pub struct UpstreamFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsFile {
+    /// Sustained requests per second for this tenant; 0 = unlimited. Default 0. A Bulk request
+    /// costs one unit per operation. Over quota: 429 with `Retry-After`.
+    #[serde(default)]
+    pub requests_per_second: Option<Spanned<i64>>,
+    /// Requests allowed at once above the sustained rate. Default: `requests_per_second`.
+    #[serde(default)]
+    pub burst: Option<Spanned<i64>>,
+    /// RFC 7644 §3.7.4 maxOperations of one Bulk request. Default 1000 (100 for `profile = "webex"`).
+    #[serde(default)]
+    pub bulk_max_operations: Option<Spanned<i64>>,
+    /// RFC 7644 §3.7.4 maxPayloadSize of one Bulk request, bytes. Default 1048576.
+    #[serde(default)]
+    pub bulk_max_payload_bytes: Option<Spanned<i64>>,
+    /// `"reject"` (default): 413 naming the limit. `"split"`: chunks of `bulk_max_operations`,
+    /// one merged BulkResponse.
+    #[serde(default)]
+    pub bulk_oversize: Option<Spanned<String>>,
     /// Any larger request body gets 413, bytes. Default 1048576 (1 MiB), at most 64 MiB.
     #[serde(default)]
     pub max_body_bytes: Option<Spanned<i64>>,

@@ -88,7 +88,24 @@ pub enum SecretSource {
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_body_bytes: usize,
+    /// Per-tenant quota; `per_second == 0` is unlimited.
+    pub rate: crate::ratelimit::Quota,
+    pub bulk_max_operations: usize,
+    pub bulk_max_payload_bytes: usize,
+    pub bulk_oversize: BulkOversize,
 }
+
+/// What happens to a Bulk request over `bulk_max_operations`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BulkOversize {
+    /// 413 naming the limit.
+    Reject,
+    /// Consecutive chunks of at most `bulk_max_operations`, one merged BulkResponse.
+    Split,
+}
+
+pub const DEFAULT_BULK_MAX_OPERATIONS: usize = 1000;
+pub const DEFAULT_BULK_MAX_PAYLOAD_BYTES: usize = 1024 * 1024;
 
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const MAX_MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
@@ -99,6 +116,10 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            rate: crate::ratelimit::Quota::UNLIMITED,
+            bulk_max_operations: DEFAULT_BULK_MAX_OPERATIONS,
+            bulk_max_payload_bytes: DEFAULT_BULK_MAX_PAYLOAD_BYTES,
+            bulk_oversize: BulkOversize::Reject,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! 64 KiB replay buffer; see docs/ARCHITECTURE.md.)
 
 pub mod admin;
+mod bulk;
 pub mod server;
 pub mod upstream;
 
@@ -11,6 +12,7 @@ use crate::flow;
 use crate::flow::body::BodyUse;
 use crate::mapping::{self, Stats};
 use crate::policy::store::PolicyStore;
+use crate::policy::Tenant;
 use crate::scim::error::ScimError;
 use crate::scim::resource::Resource;
 use crate::telemetry::metrics::{self, UpstreamErrorKind, NO_TENANT};
@@ -30,6 +32,10 @@ const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Gateway {
     pub store: Arc<PolicyStore>,
     pub client: Arc<UpstreamClient>,
+    /// Per-tenant quotas (shared by the plain and TLS listeners).
+    pub limiter: Arc<dyn crate::ratelimit::Limiter>,
+    /// Tenants the target asked to hold back.
+    pub backoff: Arc<crate::ratelimit::Backoff>,
     /// True on the TLS listener's service (for the default public URL's scheme).
     pub tls: bool,
 }
@@ -136,12 +142,17 @@ impl Gateway {
         )?;
 
         let method = req.method.clone();
+        let is_bulk = labels.resource == Resource::Bulk && method == http::Method::POST;
+        if !is_bulk {
+            // One unit, before the body is read: a flood costs us as little as possible.
+            flow::police::throttle(self.limiter.as_ref(), &self.backoff, tenant, 1)?;
+        }
         let body_use = flow::body::body_use(&method, labels.resource);
         if body_use == BodyUse::Json {
             flow::body::check_media_type(req.headers.get("content-type").map(|v| v.as_bytes()))?;
         }
         let body = read_body(session, tenant.limits.max_body_bytes).await?;
-        let body = match body_use {
+        let mut body = match body_use {
             BodyUse::Json => {
                 flow::body::check_json(&body)?;
                 Some(body)
@@ -149,38 +160,119 @@ impl Gateway {
             BodyUse::Opaque => Some(body),
             BodyUse::Dropped => None,
         };
+        let mut split = None;
+        if is_bulk {
+            let raw = body.as_deref().unwrap_or_default();
+            let operations = match flow::police::bulk(tenant, raw)? {
+                flow::police::BulkCheck::Pass {
+                    operations,
+                    body: clamped,
+                } => {
+                    if let Some(b) = clamped {
+                        body = Some(Bytes::from(b));
+                    }
+                    operations
+                }
+                flow::police::BulkCheck::Split { operations, body } => {
+                    split = Some(body);
+                    operations
+                }
+            };
+            let cost = u32::try_from(operations).unwrap_or(u32::MAX);
+            flow::police::throttle(self.limiter.as_ref(), &self.backoff, tenant, cost)?;
+        }
 
         let req = session.req_header();
-        let mut stats = Stats::default();
-        let changes = mapping::translate::request(
-            tenant,
-            &method,
-            &routed.rest,
-            req.uri.query(),
-            body.as_deref(),
-            &mut stats,
-        );
-        record(tenant, &stats, "request rewritten");
-        let changes = changes?;
-        if changes.nothing_to_send {
-            // Every operation was dropped by policy: the target has nothing to do.
-            return Ok(Reply {
-                status: 204,
-                headers: Vec::new(),
-                body: Bytes::new(),
-                keepalive: true,
-            });
-        }
-        let body = changes.body.map(Bytes::from).or(body);
-        let query = changes.query.as_deref().or(req.uri.query());
-        let rest = changes.rest.as_deref().unwrap_or(&routed.rest);
-        let upstream_req = flow::request::build(tenant, &method, rest, query, &req.headers, body);
         let host = req
             .headers
             .get("host")
             .and_then(|h| h.to_str().ok())
             .or_else(|| req.uri.authority().map(|a| a.as_str()));
         let public_base = flow::response::public_base(tenant, host, self.tls);
+        let asked = Asked {
+            method: &method,
+            rest: &routed.rest,
+            query: req.uri.query(),
+            headers: &req.headers,
+        };
+        let resp = match split {
+            Some(bulk_request) => bulk::split(self, tenant, &asked, bulk_request).await?,
+            None => match self.send(tenant, &asked, body).await? {
+                Sent::Answered(resp) => resp,
+                Sent::NothingToSend => {
+                    // Every operation was dropped by policy: the target has nothing to do.
+                    return Ok(Reply {
+                        status: 204,
+                        headers: Vec::new(),
+                        body: Bytes::new(),
+                        keepalive: true,
+                    });
+                }
+            },
+        };
+
+        let rebase = flow::response::Rebase {
+            upstream: &tenant.upstream,
+            public_base: &public_base,
+        };
+        let headers = flow::response::pass_headers(&rebase, &resp.headers);
+        let mut stats = Stats::default();
+        let translated = mapping::translate::Asked {
+            method: &method,
+            rest: &routed.rest,
+            query: asked.query,
+        };
+        let (status, body) = mapping::translate::answer(
+            tenant,
+            translated,
+            resp.status,
+            &resp.body,
+            &rebase,
+            &mut stats,
+        );
+        record(tenant, &stats, "response rewritten");
+        let (headers, body) = match body {
+            Some(b) if status != resp.status => (
+                vec![("content-type", "application/scim+json".to_string())],
+                Bytes::from(b),
+            ),
+            Some(b) => (headers, Bytes::from(b)),
+            None => (headers, resp.body),
+        };
+        Ok(Reply {
+            status,
+            headers,
+            body,
+            keepalive: true,
+        })
+    }
+
+    /// Translate one request, send it, and learn from the target's back-pressure.
+    async fn send(
+        &self,
+        tenant: &Tenant,
+        asked: &Asked<'_>,
+        body: Option<Bytes>,
+    ) -> Result<Sent, ScimError> {
+        let mut stats = Stats::default();
+        let changes = mapping::translate::request(
+            tenant,
+            asked.method,
+            asked.rest,
+            asked.query,
+            body.as_deref(),
+            &mut stats,
+        );
+        record(tenant, &stats, "request rewritten");
+        let changes = changes?;
+        if changes.nothing_to_send {
+            return Ok(Sent::NothingToSend);
+        }
+        let body = changes.body.map(Bytes::from).or(body);
+        let query = changes.query.as_deref().or(asked.query);
+        let rest = changes.rest.as_deref().unwrap_or(asked.rest);
+        let upstream_req =
+            flow::request::build(tenant, asked.method, rest, query, asked.headers, body);
 
         let up_started = Instant::now();
         let result = self.client.exchange(&tenant.upstream, &upstream_req).await;
@@ -202,37 +294,41 @@ impl Gateway {
                 .with_label_values(&[&tenant.name, UpstreamErrorKind::Status5xx.label()])
                 .inc();
         }
-
-        let rebase = flow::response::Rebase {
-            upstream: &tenant.upstream,
-            public_base: &public_base,
-        };
-        let headers = flow::response::pass_headers(&rebase, &resp.headers);
-        let mut stats = Stats::default();
-        let asked = mapping::translate::Asked {
-            method: &method,
-            rest: &routed.rest,
-            query: req.uri.query(),
-        };
-        let (status, body) =
-            mapping::translate::answer(tenant, asked, resp.status, &resp.body, &rebase, &mut stats);
-        record(tenant, &stats, "response rewritten");
-        let (headers, body) = match body {
-            Some(b) if status != resp.status => (
-                vec![("content-type", "application/scim+json".to_string())],
-                Bytes::from(b),
-            ),
-            Some(b) => (headers, Bytes::from(b)),
-            None => (headers, resp.body),
-        };
-        Ok(Reply {
-            status,
-            headers,
-            body,
-            keepalive: true,
-        })
+        if resp.status == 429 || resp.status == 423 {
+            // The target is throttling this tenant: hold its further requests here.
+            let wait = resp
+                .headers
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(crate::ratelimit::parse_retry_after)
+                .unwrap_or(DEFAULT_BACKOFF);
+            self.backoff.hold(&tenant.name, wait);
+            metrics::UPSTREAM_ERRORS
+                .with_label_values(&[&tenant.name, UpstreamErrorKind::Throttled.label()])
+                .inc();
+            tracing::warn!(tenant = %tenant.name, status = resp.status, wait_ms = wait.as_millis() as u64, "SCIM target is throttling");
+        }
+        Ok(Sent::Answered(resp))
     }
 }
+
+/// A request as the IdP sent it, for the exchange.
+pub(crate) struct Asked<'a> {
+    method: &'a http::Method,
+    /// The path after the tenant route.
+    rest: &'a str,
+    query: Option<&'a str>,
+    headers: &'a http::HeaderMap,
+}
+
+/// The outcome of [`Gateway::send`].
+pub(crate) enum Sent {
+    Answered(upstream::UpstreamResponse),
+    NothingToSend,
+}
+
+/// How long a tenant is held after a 429/423 without a usable `Retry-After`.
+const DEFAULT_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Count what translation did, and name the dialect changes in a debug line.
 fn record(tenant: &crate::policy::Tenant, stats: &Stats, what: &'static str) {

@@ -80,12 +80,17 @@ pub fn serve(
     let mut server = Server::new_with_opt_and_conf(Opt::default(), conf);
     server.bootstrap();
     let client = Arc::new(UpstreamClient::new(ca_files.iter()));
+    let limiter: Arc<dyn crate::ratelimit::Limiter> =
+        Arc::new(crate::ratelimit::LocalLimiter::new());
+    let backoff = Arc::new(crate::ratelimit::Backoff::new());
 
     let mut plain = http_proxy_service_with_name(
         &server.configuration,
         Gateway {
             store: store.clone(),
             client: client.clone(),
+            limiter: limiter.clone(),
+            backoff: backoff.clone(),
             tls: false,
         },
         "scimgate",
@@ -99,6 +104,8 @@ pub fn serve(
             Gateway {
                 store: store.clone(),
                 client,
+                limiter,
+                backoff,
                 tls: true,
             },
             "scimgate-tls",

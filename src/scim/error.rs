@@ -73,6 +73,14 @@ impl ScimError {
         Self::new(415, None, detail)
     }
 
+    /// 429 with `Retry-After` in whole seconds.
+    pub fn too_many_requests(retry_after_secs: u64, detail: impl Into<String>) -> Self {
+        let mut e = Self::new(429, None, detail);
+        e.headers
+            .push(("Retry-After", retry_after_secs.to_string()));
+        e
+    }
+
     pub fn bad_gateway(detail: impl Into<String>) -> Self {
         Self::new(502, None, detail)
     }

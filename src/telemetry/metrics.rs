@@ -49,7 +49,7 @@ pub static UPSTREAM_DURATION: Lazy<HistogramVec> = Lazy::new(|| {
 pub static UPSTREAM_ERRORS: Lazy<IntCounterVec> = Lazy::new(|| {
     metric!(register_int_counter_vec!(
         "scimgate_upstream_errors_total",
-        "Upstream exchanges that failed, by kind: connect, timeout, status_5xx, invalid_response.",
+        "Upstream exchanges that failed, by kind: connect, timeout, status_5xx, invalid_response, throttled.",
         &["tenant", "kind"]
     ))
 });
@@ -72,6 +72,34 @@ pub fn record_rules(tenant: &str, stats: &crate::mapping::Stats) {
         }
     }
 }
+
+pub static RATE_LIMITED: Lazy<IntCounterVec> = Lazy::new(|| {
+    metric!(register_int_counter_vec!(
+        "scimgate_rate_limited_total",
+        "Requests answered 429 because the tenant was over its quota.",
+        &["tenant"]
+    ))
+});
+
+/// Operations per Bulk request.
+const BULK_BUCKETS: &[f64] = &[1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0];
+
+pub static BULK_OPERATIONS: Lazy<HistogramVec> = Lazy::new(|| {
+    metric!(register_histogram_vec!(
+        "scimgate_bulk_operations",
+        "Operations per Bulk request received.",
+        &["tenant"],
+        BULK_BUCKETS.to_vec()
+    ))
+});
+
+pub static BULK_REJECTED: Lazy<IntCounterVec> = Lazy::new(|| {
+    metric!(register_int_counter_vec!(
+        "scimgate_bulk_rejected_total",
+        "Bulk requests refused with 413, by reason: max_operations, max_payload.",
+        &["tenant", "reason"]
+    ))
+});
 
 pub static POLICY_TENANTS: Lazy<IntGauge> = Lazy::new(|| {
     metric!(register_int_gauge!(
@@ -103,6 +131,8 @@ pub enum UpstreamErrorKind {
     Timeout,
     Status5xx,
     InvalidResponse,
+    /// The target answered 429 or 423; also each request the gateway held back for it.
+    Throttled,
 }
 
 impl UpstreamErrorKind {
@@ -112,6 +142,7 @@ impl UpstreamErrorKind {
             UpstreamErrorKind::Timeout => "timeout",
             UpstreamErrorKind::Status5xx => "status_5xx",
             UpstreamErrorKind::InvalidResponse => "invalid_response",
+            UpstreamErrorKind::Throttled => "throttled",
         }
     }
 }
@@ -125,6 +156,9 @@ pub fn init() {
     Lazy::force(&UPSTREAM_ERRORS);
     Lazy::force(&POLICY_TENANTS);
     Lazy::force(&RULES_APPLIED);
+    Lazy::force(&RATE_LIMITED);
+    Lazy::force(&BULK_OPERATIONS);
+    Lazy::force(&BULK_REJECTED);
 }
 
 /// The Prometheus text exposition of the default registry.

@@ -1,0 +1,170 @@
+//! Policing: the tenant's quota (a Bulk costs one unit per operation), the target's own
+//! back-pressure (after a 429/423 the tenant waits here, not at the target), and the RFC 7644
+//! §3.7.4 Bulk limits. Answers are 429 with `Retry-After`, or 413 naming the limit.
+
+use crate::policy::model::BulkOversize;
+use crate::policy::Tenant;
+use crate::ratelimit::{retry_after_secs, Backoff, Decision, Limiter};
+use crate::scim::error::ScimError;
+use crate::telemetry::metrics::{self, UpstreamErrorKind};
+use serde_json::Value;
+
+/// Spend `cost` of the tenant's quota, unless the target asked us to hold off.
+pub fn throttle(
+    limiter: &dyn Limiter,
+    backoff: &Backoff,
+    tenant: &Tenant,
+    cost: u32,
+) -> Result<(), ScimError> {
+    if let Some(left) = backoff.held(&tenant.name) {
+        metrics::UPSTREAM_ERRORS
+            .with_label_values(&[&tenant.name, UpstreamErrorKind::Throttled.label()])
+            .inc();
+        return Err(ScimError::too_many_requests(
+            retry_after_secs(left),
+            "the SCIM target asked for a pause; retry later",
+        ));
+    }
+    match limiter.check(&tenant.name, tenant.limits.rate, cost) {
+        Decision::Allow => Ok(()),
+        Decision::Deny { retry_after } => {
+            metrics::RATE_LIMITED
+                .with_label_values(&[&tenant.name])
+                .inc();
+            Err(ScimError::too_many_requests(
+                retry_after_secs(retry_after),
+                format!(
+                    "tenant {} is over its quota of {} requests per second",
+                    tenant.name, tenant.limits.rate.per_second
+                ),
+            ))
+        }
+    }
+}
+
+/// What the Bulk limits say about one Bulk request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BulkCheck {
+    /// Within the limits; `body` is set when `failOnErrors` had to be clamped.
+    Pass {
+        operations: usize,
+        body: Option<Vec<u8>>,
+    },
+    /// Over `bulk_max_operations` with `bulk_oversize = "split"`.
+    Split { operations: usize, body: Value },
+}
+
+fn operations(v: &Value) -> Option<&Vec<Value>> {
+    v.as_object()?
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("Operations"))
+        .and_then(|(_, ops)| ops.as_array())
+}
+
+/// The Bulk caps: payload size, operation count (reject or split), `failOnErrors` in 1..=max.
+pub fn bulk(tenant: &Tenant, body: &[u8]) -> Result<BulkCheck, ScimError> {
+    let l = &tenant.limits;
+    let reject = |reason: &str, detail: String| {
+        metrics::BULK_REJECTED
+            .with_label_values(&[&tenant.name, reason])
+            .inc();
+        Err(ScimError::new(413, None, detail))
+    };
+    if body.len() > l.bulk_max_payload_bytes {
+        return reject(
+            "max_payload",
+            format!(
+                "bulk request is {} bytes; the limit is {}",
+                body.len(),
+                l.bulk_max_payload_bytes
+            ),
+        );
+    }
+    let mut v: Value = serde_json::from_slice(body).map_err(|e| {
+        ScimError::invalid_syntax(format!("the Bulk request is not valid JSON: {e}"))
+    })?;
+    let n = operations(&v)
+        .map(Vec::len)
+        .ok_or_else(|| ScimError::invalid_syntax("a BulkRequest needs an Operations array"))?;
+    metrics::BULK_OPERATIONS
+        .with_label_values(&[&tenant.name])
+        .observe(n as f64);
+    let max = l.bulk_max_operations;
+    if n > max && l.bulk_oversize == BulkOversize::Reject {
+        return reject(
+            "max_operations",
+            format!("bulk request has {n} operations; the limit is {max}"),
+        );
+    }
+    let clamped = clamp_fail_on_errors(&mut v, max);
+    if n > max {
+        return Ok(BulkCheck::Split {
+            operations: n,
+            body: v,
+        });
+    }
+    let body = if clamped {
+        serde_json::to_vec(&v).ok()
+    } else {
+        None
+    };
+    Ok(BulkCheck::Pass {
+        operations: n,
+        body,
+    })
+}
+
+/// `failOnErrors` below 1 or above `max` is clamped; true when it changed.
+pub fn clamp_fail_on_errors(v: &mut Value, max: usize) -> bool {
+    let Some(f) = v.as_object_mut().and_then(|o| {
+        o.iter_mut()
+            .find(|(k, _)| k.eq_ignore_ascii_case("failOnErrors"))
+            .map(|(_, f)| f)
+    }) else {
+        return false;
+    };
+    let Some(n) = f.as_i64() else { return false };
+    let clamped = n.clamp(1, max as i64);
+    if clamped != n {
+        *f = Value::from(clamped);
+    }
+    clamped != n
+}
+
+/// `ServiceProviderConfig.bulk` says what the gateway enforces: the smaller of its limits and
+/// the target's. True when it changed.
+pub fn service_provider_config(tenant: &Tenant, v: &mut Value) -> bool {
+    let Some(bulk) = v
+        .as_object_mut()
+        .and_then(|o| {
+            o.iter_mut()
+                .find(|(k, _)| k.eq_ignore_ascii_case("bulk"))
+                .map(|(_, b)| b)
+        })
+        .and_then(Value::as_object_mut)
+    else {
+        return false;
+    };
+    let mut changed = false;
+    let limits = [
+        ("maxOperations", tenant.limits.bulk_max_operations),
+        ("maxPayloadSize", tenant.limits.bulk_max_payload_bytes),
+    ];
+    for (key, ours) in limits {
+        let theirs = bulk
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .and_then(|(_, v)| v.as_u64());
+        let effective = theirs.map_or(ours as u64, |t| t.min(ours as u64));
+        if theirs != Some(effective) {
+            let k = bulk
+                .keys()
+                .find(|k| k.eq_ignore_ascii_case(key))
+                .cloned()
+                .unwrap_or_else(|| key.to_string());
+            bulk.insert(k, Value::from(effective));
+            changed = true;
+        }
+    }
+    changed
+}

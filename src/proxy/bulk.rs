@@ -1,0 +1,130 @@
+//! `bulk_oversize = "split"`: an oversize Bulk request goes to the target as consecutive chunks
+//! of at most `bulk_max_operations`, each `bulkId:` reference created in an earlier chunk (or
+//! earlier in the same one) and replaced by the id the target returned; `failOnErrors` counts
+//! across chunks; circular references get 409; the IdP sees one merged BulkResponse.
+
+use super::upstream::UpstreamResponse;
+use super::{Asked, Gateway, Sent};
+use crate::policy::Tenant;
+use crate::scim::bulk_split;
+use crate::scim::error::{ScimError, ScimType};
+use bytes::Bytes;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+const BULK_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
+
+fn operations(v: &Value) -> Vec<Value> {
+    v.as_object()
+        .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case("Operations")))
+        .and_then(|(_, ops)| ops.as_array())
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Send `request` (already checked and with `failOnErrors` clamped) in chunks.
+pub(super) async fn split(
+    gw: &Gateway,
+    tenant: &Tenant,
+    asked: &Asked<'_>,
+    request: Value,
+) -> Result<UpstreamResponse, ScimError> {
+    let ops = operations(&request);
+    let fail_on_errors = request
+        .as_object()
+        .and_then(|o| {
+            o.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("failOnErrors"))
+        })
+        .and_then(|(_, v)| v.as_u64())
+        .map(|n| n as usize);
+    let plan = bulk_split::plan(&ops, tenant.limits.bulk_max_operations).map_err(|e| {
+        ScimError::bad_request(
+            Some(ScimType::InvalidValue),
+            format!("the Bulk request cannot be split: {e}"),
+        )
+    })?;
+    let mut ids = HashMap::new();
+    let mut responses = Vec::new();
+    let mut errors = 0usize;
+    for chunk in &plan.chunks {
+        if fail_on_errors.is_some_and(|budget| errors >= budget) {
+            break;
+        }
+        let mut chunk_ops: Vec<Value> = chunk.iter().filter_map(|&i| ops.get(i).cloned()).collect();
+        for op in &mut chunk_ops {
+            bulk_split::substitute(op, &ids);
+        }
+        let mut body = json!({"schemas": [BULK_REQUEST], "Operations": chunk_ops});
+        if let (Some(budget), Some(obj)) = (fail_on_errors, body.as_object_mut()) {
+            obj.insert(
+                "failOnErrors".into(),
+                Value::from(budget.saturating_sub(errors).max(1)),
+            );
+        }
+        let bytes = serde_json::to_vec(&body).map_err(|e| ScimError::internal(e.to_string()))?;
+        let resp = match gw.send(tenant, asked, Some(Bytes::from(bytes))).await? {
+            Sent::NothingToSend => continue,
+            Sent::Answered(resp) => resp,
+        };
+        let parsed: Option<Value> = serde_json::from_slice(&resp.body).ok();
+        if resp.status != 200 {
+            // The whole chunk failed: its operations carry the target's answer, and the rest
+            // are not sent.
+            let results: Vec<Value> = chunk_ops
+                .iter()
+                .map(|op| {
+                    let mut r = json!({"method": op.get("method").cloned().unwrap_or(Value::Null), "status": resp.status.to_string()});
+                    if let (Some(id), Some(obj)) = (op.get("bulkId"), r.as_object_mut()) {
+                        obj.insert("bulkId".into(), id.clone());
+                    }
+                    if let (Some(p), Some(obj)) = (&parsed, r.as_object_mut()) {
+                        obj.insert("response".into(), p.clone());
+                    }
+                    r
+                })
+                .collect();
+            responses.push(
+                json!({"schemas": [bulk_split::BULK_RESPONSE_SCHEMA], "Operations": results}),
+            );
+            break;
+        }
+        let Some(v) = parsed else {
+            return Err(ScimError::bad_gateway(
+                "the SCIM target's BulkResponse is not JSON",
+            ));
+        };
+        let resp_ops = operations(&v);
+        bulk_split::learn_ids(&chunk_ops, &resp_ops, &mut ids);
+        errors += bulk_split::count_errors(&resp_ops);
+        responses.push(v);
+    }
+    if !plan.circular.is_empty() {
+        let results: Vec<Value> = plan
+            .circular
+            .iter()
+            .filter_map(|&i| {
+                let op = ops.get(i)?;
+                let detail = plan
+                    .circular_detail(i)
+                    .unwrap_or_else(|| "circular bulkId reference".to_string());
+                Some(bulk_split::conflict_result(op, &detail))
+            })
+            .collect();
+        responses
+            .push(json!({"schemas": [bulk_split::BULK_RESPONSE_SCHEMA], "Operations": results}));
+    }
+    let merged = bulk_split::merge(responses);
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/scim+json"),
+    );
+    Ok(UpstreamResponse {
+        status: 200,
+        headers,
+        body: Bytes::from(
+            serde_json::to_vec(&merged).map_err(|e| ScimError::internal(e.to_string()))?,
+        ),
+    })
+}

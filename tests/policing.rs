@@ -1,0 +1,391 @@
+//! Policing through the running gateway: per-tenant quotas (429 + Retry-After, nothing sent),
+//! the target's own back-pressure, Bulk caps and splitting against the real scim2-server, and
+//! ServiceProviderConfig saying what the gateway enforces.
+
+mod common;
+use common::*;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+const BULK: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
+
+fn user_op(i: usize) -> Value {
+    json!({"method": "POST", "path": "/Users", "bulkId": format!("u{i}"), "data": {"schemas": [SCIM_USER], "userName": format!("bulk-user-{i}")}})
+}
+
+fn upstream_calls(gw: &Gateway, tenant: &str) -> u64 {
+    let m = gw.metrics();
+    let line = format!("scimgate_upstream_duration_seconds_count{{tenant=\"{tenant}\"}} ");
+    m.lines()
+        .find_map(|l| l.strip_prefix(&line))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_tenant_over_quota_gets_429_and_the_other_tenant_does_not_notice() {
+    let (ra, rb) = (Recorder::start(), Recorder::start());
+    let gw = Gateway::start(
+        &[
+            (
+                "a.toml",
+                policy(
+                    "a",
+                    "/a",
+                    "ta",
+                    &ra.url(),
+                    "",
+                    "[limits]\nrequests_per_second = 2\nburst = 5",
+                ),
+            ),
+            ("b.toml", policy("b", "/b", "tb", &rb.url(), "", "")),
+        ],
+        &[],
+    );
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        let r = call("GET", &gw.url("/a/Users"), Some("ta"), &[], None);
+        if r.status == 429 {
+            r.assert_scim_error(429, None);
+            let secs: u64 = r
+                .header("retry-after")
+                .expect("Retry-After")
+                .parse()
+                .unwrap();
+            assert!((1..=1).contains(&secs), "whole seconds, rounded up: {secs}");
+        }
+        statuses.push(r.status);
+        assert_eq!(
+            call("GET", &gw.url("/b/Users"), Some("tb"), &[], None).status,
+            200,
+            "b is never limited"
+        );
+    }
+    let passed = statuses.iter().filter(|s| **s == 200).count();
+    assert!(
+        (5..=6).contains(&passed),
+        "the burst of 5 (plus at most one refill) passes: {statuses:?}"
+    );
+    assert!(statuses.contains(&429));
+    assert_eq!(
+        ra.requests().len(),
+        passed,
+        "a refused request never reaches the target"
+    );
+    assert_eq!(rb.requests().len(), 8);
+    assert!(gw.metrics().contains(&format!(
+        "scimgate_rate_limited_total{{tenant=\"a\"}} {}",
+        8 - passed
+    )));
+}
+
+#[test]
+fn a_bulk_costs_one_unit_per_operation() {
+    let rec = Recorder::start();
+    let gw = Gateway::start(
+        &[(
+            "a.toml",
+            policy(
+                "a",
+                "/a",
+                "t",
+                &rec.url(),
+                "",
+                "[limits]\nrequests_per_second = 1\nburst = 10",
+            ),
+        )],
+        &[],
+    );
+    let ops: Vec<Value> = (0..8).map(user_op).collect();
+    let bulk = json!({"schemas": [BULK], "Operations": ops}).to_string();
+    assert_eq!(
+        call("POST", &gw.url("/a/Bulk"), Some("t"), &[], Some(&bulk)).status,
+        200
+    );
+    // 8 of 10 spent: the next Bulk of 8 is refused.
+    call("POST", &gw.url("/a/Bulk"), Some("t"), &[], Some(&bulk)).assert_scim_error(429, None);
+    assert_eq!(rec.requests().len(), 1);
+}
+
+#[test]
+fn a_throttling_target_holds_the_tenant_for_its_retry_after() {
+    let rec = Recorder::start();
+    let gw = Gateway::start(
+        &[("a.toml", policy("a", "/a", "t", &rec.url(), "", ""))],
+        &[],
+    );
+    rec.set(Answer::Json(
+        429,
+        vec![("Retry-After".into(), "3".into())],
+        r#"{"detail":"slow down"}"#.into(),
+    ));
+    let first = call("GET", &gw.url("/a/Users"), Some("t"), &[], None);
+    assert_eq!(first.status, 429);
+    assert_eq!(
+        first.header("retry-after"),
+        Some("3"),
+        "the target's own answer passes back"
+    );
+    let held_at = Instant::now();
+    rec.set(Answer::Json(200, vec![], "{}".into()));
+    let held = call("GET", &gw.url("/a/Users"), Some("t"), &[], None);
+    held.assert_scim_error(429, None);
+    let secs: u64 = held.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=3).contains(&secs), "{secs}");
+    assert_eq!(
+        rec.requests().len(),
+        1,
+        "held requests do not spend the target's quota"
+    );
+    assert!(
+        gw.metrics()
+            .contains(r#"scimgate_upstream_errors_total{kind="throttled",tenant="a"} 2"#),
+        "{}",
+        gw.metrics()
+    );
+    // After the 3 s the tenant goes through again.
+    std::thread::sleep(
+        Duration::from_secs(3).saturating_sub(held_at.elapsed()) + Duration::from_millis(200),
+    );
+    assert_eq!(
+        call("GET", &gw.url("/a/Users"), Some("t"), &[], None).status,
+        200
+    );
+    assert_eq!(rec.requests().len(), 2);
+}
+
+#[test]
+fn bulk_caps_against_scim2_server() {
+    let server = ScimServer::start();
+    let gw = Gateway::start(
+        &[(
+            "a.toml",
+            policy(
+                "a",
+                "/a",
+                "t",
+                &server.url(),
+                "",
+                "[limits]\nbulk_max_operations = 100\nbulk_max_payload_bytes = 200000",
+            ),
+        )],
+        &[],
+    );
+    let count = || {
+        call(
+            "GET",
+            &format!("{}/Users?count=1", server.url()),
+            None,
+            &[],
+            None,
+        )
+        .json()["totalResults"]
+            .as_u64()
+            .unwrap()
+    };
+
+    let ops: Vec<Value> = (0..100).map(user_op).collect();
+    let r = call(
+        "POST",
+        &gw.url("/a/Bulk"),
+        Some("t"),
+        &[],
+        Some(&json!({"schemas": [BULK], "Operations": ops}).to_string()),
+    );
+    assert_eq!(r.status, 200, "{}", &r.body[..r.body.len().min(300)]);
+    assert_eq!(r.json()["Operations"].as_array().unwrap().len(), 100);
+    assert_eq!(count(), 100);
+
+    let ops: Vec<Value> = (100..201).map(user_op).collect();
+    let r = call(
+        "POST",
+        &gw.url("/a/Bulk"),
+        Some("t"),
+        &[],
+        Some(&json!({"schemas": [BULK], "Operations": ops}).to_string()),
+    );
+    r.assert_scim_error(413, None);
+    assert_eq!(
+        r.json()["detail"],
+        "bulk request has 101 operations; the limit is 100"
+    );
+    assert_eq!(count(), 100, "the server saw nothing");
+
+    let big = "x".repeat(210_000);
+    let r = call("POST", &gw.url("/a/Bulk"), Some("t"), &[], Some(&json!({"schemas": [BULK], "Operations": [{"method": "POST", "path": "/Users", "data": {"schemas": [SCIM_USER], "userName": "big", "displayName": big}}]}).to_string()));
+    r.assert_scim_error(413, None);
+    assert!(r.json()["detail"]
+        .as_str()
+        .unwrap()
+        .contains("the limit is 200000"));
+    let m = gw.metrics();
+    assert!(
+        m.contains(r#"scimgate_bulk_rejected_total{reason="max_operations",tenant="a"} 1"#),
+        "{m}"
+    );
+    assert!(
+        m.contains(r#"scimgate_bulk_rejected_total{reason="max_payload",tenant="a"} 1"#),
+        "{m}"
+    );
+    assert!(
+        m.contains(r#"scimgate_bulk_operations_count{tenant="a"} 2"#),
+        "{m}"
+    );
+
+    // ServiceProviderConfig says what the gateway enforces.
+    let spc = call(
+        "GET",
+        &gw.url("/a/ServiceProviderConfig"),
+        Some("t"),
+        &[],
+        None,
+    )
+    .json();
+    assert_eq!(spc["bulk"]["maxOperations"], 100);
+    assert_eq!(spc["bulk"]["maxPayloadSize"], 200000);
+}
+
+#[test]
+fn an_oversize_bulk_is_split_with_references_resolved() {
+    let server = ScimServer::start();
+    let gw = Gateway::start(
+        &[("a.toml", policy("a", "/a", "t", &server.url(), "", "[limits]\nbulk_max_operations = 100\nbulk_oversize = \"split\"\nbulk_max_payload_bytes = 1048576"))],
+        &[],
+    );
+    // 200 users and 50 groups; every group references users created earlier (one of them far
+    // earlier, so in another chunk), and 5 groups are sent *before* the users they reference.
+    let mut ops: Vec<Value> = Vec::new();
+    for g in 0..5 {
+        ops.push(json!({"method": "POST", "path": "/Groups", "bulkId": format!("early{g}"), "data": {"schemas": [SCIM_GROUP], "displayName": format!("early-{g}"), "members": [{"value": format!("bulkId:u{}", 150 + g)}]}}));
+    }
+    for i in 0..200 {
+        ops.push(user_op(i));
+        if i % 5 == 4 && i >= 20 && ops.len() < 250 {
+            let g = ops.len();
+            ops.push(json!({"method": "POST", "path": "/Groups", "bulkId": format!("g{g}"), "data": {"schemas": [SCIM_GROUP], "displayName": format!("group-{g}"), "members": [{"value": format!("bulkId:u{i}")}, {"value": "bulkId:u0"}]}}));
+        }
+    }
+    while ops.len() < 250 {
+        let g = ops.len();
+        ops.push(json!({"method": "POST", "path": "/Groups", "bulkId": format!("g{g}"), "data": {"schemas": [SCIM_GROUP], "displayName": format!("group-{g}"), "members": [{"value": "bulkId:u199"}]}}));
+    }
+    assert_eq!(ops.len(), 250);
+    let calls_before = upstream_calls(&gw, "a");
+    let r = call(
+        "POST",
+        &gw.url("/a/Bulk"),
+        Some("t"),
+        &[],
+        Some(&json!({"schemas": [BULK], "Operations": ops}).to_string()),
+    );
+    assert_eq!(r.status, 200, "{}", &r.body[..r.body.len().min(500)]);
+    let results = r.json()["Operations"].as_array().unwrap().clone();
+    assert_eq!(results.len(), 250, "the IdP sees 250 results");
+    for res in &results {
+        assert_eq!(res["status"], "201", "{res}");
+        assert!(
+            res["location"]
+                .as_str()
+                .unwrap()
+                .starts_with(&gw.url("/a/")),
+            "{res}"
+        );
+    }
+    assert!(
+        upstream_calls(&gw, "a") - calls_before <= 3,
+        "at most 3 upstream calls"
+    );
+
+    // The server holds 200 users and 50 groups whose members are the right users.
+    let users = call(
+        "GET",
+        &format!("{}/Users?count=1", server.url()),
+        None,
+        &[],
+        None,
+    )
+    .json();
+    assert_eq!(users["totalResults"], 200);
+    let groups = call(
+        "GET",
+        &format!("{}/Groups?count=100", server.url()),
+        None,
+        &[],
+        None,
+    )
+    .json();
+    assert_eq!(groups["totalResults"], 50);
+    let id_of = |name: &str| {
+        let q = format!("{}/Users?filter=userName%20eq%20%22{name}%22", server.url());
+        call("GET", &q, None, &[], None).json()["Resources"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    for g in groups["Resources"].as_array().unwrap() {
+        let members: Vec<&str> = g["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["value"].as_str().unwrap())
+            .collect();
+        assert!(
+            !members.iter().any(|m| m.starts_with("bulkId:")),
+            "references resolved: {g}"
+        );
+        if let Some(n) = g["displayName"].as_str().unwrap().strip_prefix("early-") {
+            let want = id_of(&format!("bulk-user-{}", 150 + n.parse::<usize>().unwrap()));
+            assert_eq!(
+                members,
+                vec![want.as_str()],
+                "a forward reference points at the right user"
+            );
+        }
+    }
+}
+
+#[test]
+fn circular_references_get_409_and_the_rest_is_created() {
+    let server = ScimServer::start();
+    let gw = Gateway::start(
+        &[(
+            "a.toml",
+            policy(
+                "a",
+                "/a",
+                "t",
+                &server.url(),
+                "",
+                "[limits]\nbulk_max_operations = 2\nbulk_oversize = \"split\"",
+            ),
+        )],
+        &[],
+    );
+    let ops = vec![
+        json!({"method": "POST", "path": "/Groups", "bulkId": "x", "data": {"schemas": [SCIM_GROUP], "displayName": "x", "members": [{"value": "bulkId:y"}]}}),
+        json!({"method": "POST", "path": "/Groups", "bulkId": "y", "data": {"schemas": [SCIM_GROUP], "displayName": "y", "members": [{"value": "bulkId:x"}]}}),
+        user_op(1),
+        user_op(2),
+        user_op(3),
+    ];
+    let r = call(
+        "POST",
+        &gw.url("/a/Bulk"),
+        Some("t"),
+        &[],
+        Some(&json!({"schemas": [BULK], "Operations": ops}).to_string()),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let results = r.json()["Operations"].as_array().unwrap().clone();
+    assert_eq!(results.len(), 5);
+    assert_eq!(
+        results.iter().filter(|o| o["status"] == "409").count(),
+        2,
+        "{results:?}"
+    );
+    assert_eq!(
+        results.iter().filter(|o| o["status"] == "201").count(),
+        3,
+        "{results:?}"
+    );
+}
