@@ -7,9 +7,12 @@
 //!    sanitised so nothing climbs out of the target's base path. Unknown route: 404.
 //! 2. [`flow::auth`]: the IdP's bearer secret, hashed and compared in constant time with the
 //!    tenant's digests. Missing or wrong: 401 with `WWW-Authenticate: Bearer`.
+//!    [`flow::police`]: the target's back-pressure and the tenant's quota ([`ratelimit`], 429
+//!    with `Retry-After`), RFC 7644 Bulk caps (413, or a split in `proxy`).
 //! 3. [`flow::body`]: media type (415), size while reading (413), one JSON object of bounded
 //!    depth (400 invalidSyntax).
-//! 4. [`mapping`]: the tenant's translation rules on the body, PATCH operations, Bulk data and
+//! 4. [`dialect`] then [`mapping`] then the target profile: the IdP's dialect normalised, the
+//!    tenant's translation rules on the body, PATCH operations, Bulk data and
 //!    the query (400 invalidFilter/invalidPath); a tenant without rules parses nothing. Then
 //!    [`flow::request`]: base path + rest + query, an allowlist of headers, the target's own
 //!    secret, a `Content-Length`.
