@@ -75,3 +75,57 @@ fn serve_refuses_a_broken_policy_with_file_line_col() {
     );
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn check_reports_every_broken_file_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("policies");
+    std::fs::create_dir(&p).unwrap();
+    let good = "tenant = \"good\"\nroute = \"/good\"\n[auth]\nbearer_sha256 = [\"5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8\"]\n[upstream]\nurl = \"http://127.0.0.1:8081/v2\"\n";
+    std::fs::write(
+        p.join("a.toml"),
+        good.replace("\"good\"", "\"a\"")
+            .replace("/good", "/a")
+            .replace("url =", "urll ="),
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("b.toml"),
+        good.replace("\"good\"", "\"B!\"").replace("/good", "/b"),
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("c.toml"),
+        good.replace("\"good\"", "\"c\"")
+            .replace("/good", "/c")
+            .replace("[auth]", "[auth\n"),
+    )
+    .unwrap();
+    std::fs::write(p.join("d.toml"), good).unwrap();
+    std::fs::write(
+        p.join("d.test.toml"),
+        "not a policy: policy tests are not loaded as tenants",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_scimgate"))
+        .args(["check", "policies"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains(": error[")).collect();
+    assert_eq!(lines.len(), 3, "{err}");
+    assert!(
+        lines[0].starts_with("policies/a.toml:6:1: error[E001]"),
+        "{err}"
+    );
+    assert!(
+        lines[1].starts_with("policies/b.toml:1:10: error[E010]"),
+        "{err}"
+    );
+    assert!(
+        lines[2].starts_with("policies/c.toml:3:6: error[E001]"),
+        "{err}"
+    );
+}

@@ -50,6 +50,8 @@ fn policy_files(dir: &Path) -> Result<Vec<PathBuf>, Vec<Diagnostic>> {
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+        // `*.test.toml` files are policy tests (`scimgate test`), not tenants.
+        .filter(|p| !p.to_string_lossy().ends_with(".test.toml"))
         .collect();
     files.sort();
     if files.is_empty() {

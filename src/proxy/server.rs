@@ -83,6 +83,8 @@ pub fn serve(
     let limiter: Arc<dyn crate::ratelimit::Limiter> =
         Arc::new(crate::ratelimit::LocalLimiter::new());
     let backoff = Arc::new(crate::ratelimit::Backoff::new());
+    let (client_for_reload, limiter_for_reload, backoff_for_reload) =
+        (client.clone(), limiter.clone(), backoff.clone());
 
     let mut plain = http_proxy_service_with_name(
         &server.configuration,
@@ -115,6 +117,15 @@ pub fn serve(
             .map_err(|e| ServeError::Config(format!("--tls-cert/--tls-key cannot be used: {e}")))?;
         server.add_service(secure);
     }
+
+    let reloader = Arc::new(crate::policy::watch::Reloader {
+        dir: opts.policies.clone(),
+        store: store.clone(),
+        client: client_for_reload,
+        limiter: limiter_for_reload,
+        backoff: backoff_for_reload,
+    });
+    reloader.spawn().map_err(ServeError::Config)?;
 
     if let Some(addr) = &opts.admin {
         let mut admin = Service::new("scimgate-admin".to_string(), Admin { store });

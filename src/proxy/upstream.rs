@@ -14,7 +14,7 @@ use pingora::ErrorType;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Largest target answer the gateway reads, bytes; larger is an invalid response (502).
@@ -52,26 +52,38 @@ impl ExchangeError {
 /// store, one per private CA file.
 pub struct UpstreamClient {
     default: Connector,
-    by_ca: HashMap<PathBuf, Connector>,
+    /// Grows when a reloaded policy names a new CA file.
+    by_ca: std::sync::RwLock<HashMap<PathBuf, Arc<Connector>>>,
     dns: Mutex<HashMap<(String, u16), (SocketAddr, Instant)>>,
 }
 
 impl UpstreamClient {
     /// `ca_files` must already be checked (policy compile does).
     pub fn new<'a>(ca_files: impl IntoIterator<Item = &'a PathBuf>) -> Self {
-        let options = |ca: Option<&PathBuf>| {
-            let mut o = ConnectorOptions::new(256);
-            o.ca_file = ca.map(|p| p.to_string_lossy().into_owned());
-            Some(o)
-        };
-        let by_ca = ca_files
-            .into_iter()
-            .map(|p| (p.clone(), Connector::new(options(Some(p)))))
-            .collect();
-        UpstreamClient {
-            default: Connector::new(options(None)),
-            by_ca,
+        let client = UpstreamClient {
+            default: Connector::new(connector_options(None)),
+            by_ca: std::sync::RwLock::new(HashMap::new()),
             dns: Mutex::new(HashMap::new()),
+        };
+        for p in ca_files {
+            client.ensure_ca(p);
+        }
+        client
+    }
+
+    /// Have a pool for targets behind the private CA in `path` (already checked by the policy
+    /// compiler).
+    pub fn ensure_ca(&self, path: &PathBuf) {
+        let known = self
+            .by_ca
+            .read()
+            .map(|m| m.contains_key(path))
+            .unwrap_or(true);
+        if !known {
+            if let Ok(mut m) = self.by_ca.write() {
+                m.entry(path.clone())
+                    .or_insert_with(|| Arc::new(Connector::new(connector_options(Some(path)))));
+            }
         }
     }
 
@@ -103,11 +115,11 @@ impl UpstreamClient {
         peer.options.connection_timeout = Some(up.connect_timeout);
         peer.options.total_connection_timeout = Some(up.connect_timeout);
         peer.options.idle_timeout = Some(IDLE_TIMEOUT);
-        let connector = up
+        let private = up
             .ca_file
             .as_ref()
-            .and_then(|p| self.by_ca.get(p))
-            .unwrap_or(&self.default);
+            .and_then(|p| self.by_ca.read().ok().and_then(|m| m.get(p).cloned()));
+        let connector = private.as_deref().unwrap_or(&self.default);
         // A pooled connection the target has closed meanwhile fails before any answer: try
         // once more on a fresh one. Nothing was processed, so this is safe for every method.
         match once(connector, &peer, req).await {
@@ -151,6 +163,12 @@ impl UpstreamClient {
         }
         Ok(found)
     }
+}
+
+fn connector_options(ca: Option<&PathBuf>) -> Option<ConnectorOptions> {
+    let mut o = ConnectorOptions::new(256);
+    o.ca_file = ca.map(|p| p.to_string_lossy().into_owned());
+    Some(o)
 }
 
 enum Attempt {

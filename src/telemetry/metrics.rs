@@ -101,6 +101,14 @@ pub static BULK_REJECTED: Lazy<IntCounterVec> = Lazy::new(|| {
     ))
 });
 
+pub static POLICY_RELOADS: Lazy<IntCounterVec> = Lazy::new(|| {
+    metric!(register_int_counter_vec!(
+        "scimgate_policy_reloads_total",
+        "Policy reloads (file change or SIGHUP), by result: success, failure.",
+        &["result"]
+    ))
+});
+
 pub static POLICY_TENANTS: Lazy<IntGauge> = Lazy::new(|| {
     metric!(register_int_gauge!(
         "scimgate_policy_tenants",
@@ -157,6 +165,9 @@ pub fn init() {
     Lazy::force(&POLICY_TENANTS);
     Lazy::force(&RULES_APPLIED);
     Lazy::force(&RATE_LIMITED);
+    for result in ["success", "failure"] {
+        POLICY_RELOADS.with_label_values(&[result]);
+    }
     Lazy::force(&BULK_OPERATIONS);
     Lazy::force(&BULK_REJECTED);
 }

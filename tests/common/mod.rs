@@ -323,6 +323,15 @@ impl Gateway {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The gateway's policies directory.
+    pub fn policies(&self) -> PathBuf {
+        self.dir.path().join("policies")
+    }
+
     pub fn metrics(&self) -> String {
         ureq::get(&format!("http://127.0.0.1:{}/metrics", self.admin))
             .call()
