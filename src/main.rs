@@ -76,6 +76,11 @@ enum Command {
         #[arg(long, default_value_t = 200)]
         status: u16,
     },
+    /// Run the policy tests (`*.test.toml`) of a directory; exit 1 on any failure.
+    Test {
+        /// Directory holding `*.test.toml` files (usually the policies directory).
+        dir: PathBuf,
+    },
     /// Read a secret on stdin and print its SHA-256 hex digest for `auth.bearer_sha256`.
     HashToken,
 }
@@ -103,6 +108,26 @@ fn main() -> ExitCode {
             direction,
             status,
         } => translate(&policy, &method, &path, &direction, status),
+        Command::Test { dir } => match scimgate::policy::testing::run_dir(&dir) {
+            Ok(report) => {
+                for f in &report.failed {
+                    println!("FAIL {f}\n");
+                }
+                println!("{} passed, {} failed", report.passed, report.failed.len());
+                if report.failed.is_empty() && report.passed > 0 {
+                    ExitCode::SUCCESS
+                } else {
+                    if report.passed + report.failed.len() == 0 {
+                        eprintln!("error: no [[test]] in any *.test.toml of {}", dir.display());
+                    }
+                    ExitCode::FAILURE
+                }
+            }
+            Err(errors) => {
+                eprintln!("{}", Diagnostics(errors));
+                ExitCode::FAILURE
+            }
+        },
         Command::Check { dir } => match load::load_dir(&dir) {
             Ok(tenants) => {
                 for t in &tenants {

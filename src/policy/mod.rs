@@ -11,6 +11,7 @@ pub mod load;
 pub mod model;
 pub mod secrets;
 pub mod store;
+pub mod testing;
 pub mod watch;
 
 pub use diagnostics::Diagnostic;
