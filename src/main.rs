@@ -81,6 +81,8 @@ enum Command {
         /// Directory holding `*.test.toml` files (usually the policies directory).
         dir: PathBuf,
     },
+    /// Print the JSON Schema of the policy format (as in policies/policy.schema.json).
+    Schema,
     /// Read a secret on stdin and print its SHA-256 hex digest for `auth.bearer_sha256`.
     HashToken,
 }
@@ -108,6 +110,10 @@ fn main() -> ExitCode {
             direction,
             status,
         } => translate(&policy, &method, &path, &direction, status),
+        Command::Schema => {
+            print!("{}", scimgate::policy::schema::render());
+            ExitCode::SUCCESS
+        }
         Command::Test { dir } => match scimgate::policy::testing::run_dir(&dir) {
             Ok(report) => {
                 for f in &report.failed {

@@ -9,6 +9,7 @@ pub mod diagnostics;
 pub mod file;
 pub mod load;
 pub mod model;
+pub mod schema;
 pub mod secrets;
 pub mod store;
 pub mod testing;
