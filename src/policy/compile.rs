@@ -129,6 +129,9 @@ impl Cx<'_> {
             upstream: upstream?,
             limits,
             rules: rules?,
+            log: LogSettings {
+                pii: f.log.as_ref().is_some_and(|l| l.pii),
+            },
             source: self.path.to_path_buf(),
             name_pos: super::diagnostics::line_col(self.source, f.tenant.span().start),
             route_pos: super::diagnostics::line_col(self.source, f.route.span().start),

@@ -44,6 +44,19 @@ pub struct PolicyFile {
     /// `[[transform]]`: values normalised on the way up.
     #[serde(default, rename = "transform")]
     pub transforms: Vec<Spanned<TransformFile>>,
+    /// What this tenant's access log lines may carry.
+    #[serde(default)]
+    pub log: Option<LogFile>,
+}
+
+/// `[log]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogFile {
+    /// Put personal data (the request's `userName`) into access log lines. Default `false`:
+    /// logs carry ids, statuses and timings only.
+    #[serde(default)]
+    pub pii: bool,
 }
 
 /// `[nulls]`

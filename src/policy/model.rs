@@ -26,6 +26,7 @@ pub struct Tenant {
     pub limits: Limits,
     /// Translation rules (`[[map]]`, `[[drop]]`, `[[set]]`, `[[transform]]`, `[nulls]`).
     pub rules: crate::mapping::Rules,
+    pub log: LogSettings,
     /// The file it came from, for logs and diagnostics.
     pub source: PathBuf,
     /// Line and column of `tenant` and `route` in `source`, for cross-file diagnostics.
@@ -122,6 +123,13 @@ impl Default for Limits {
             bulk_oversize: BulkOversize::Reject,
         }
     }
+}
+
+/// `[log]`: what the tenant's access log lines may carry.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogSettings {
+    /// The request's `userName` in the access log (opt-in; default off).
+    pub pii: bool,
 }
 
 /// A secret value that never prints itself.

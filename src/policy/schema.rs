@@ -97,6 +97,9 @@ pub fn schema() -> Value {
                 "only_if_absent": {"type": "boolean", "default": false, "description": "Only when the resource has no value there."},
                 "when": string("RFC 9535 JSONPath run against [resource]; the rule applies when it matches anything, e.g. $[?(@.userType == 'Employee')].")
             }), &["path", "value"])),
+            "log": table("What this tenant's access log lines may carry.", json!({
+                "pii": {"type": "boolean", "default": false, "description": "Put personal data (the request's userName) into access log lines. Default: ids, statuses and timings only."}
+            }), &[]),
             "transform": rules("Values normalised on the way up.", table("", json!({
                 "resource": resource(),
                 "path": string(&format!("Attribute as the IdP names it. {PATH_HINT}")),

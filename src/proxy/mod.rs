@@ -63,9 +63,18 @@ impl From<ScimError> for Reply {
 }
 
 /// Bounded labels of one request, filled as the flow learns them.
+#[derive(Default)]
 struct Labels {
     tenant: Option<Arc<crate::policy::Tenant>>,
     resource: Resource,
+    /// The id in `/Users/{id}` or `/Groups/{id}` (an opaque identifier, not PII).
+    resource_id: Option<String>,
+    upstream_status: Option<u16>,
+    upstream_ms: Option<f64>,
+    /// Translation rules applied, request and response.
+    rules: u32,
+    /// Only for tenants with `[log] pii = true`: the `userName` the request carried.
+    user_name: Option<String>,
 }
 
 #[async_trait]
@@ -76,10 +85,7 @@ impl ProxyHttp for Gateway {
 
     async fn request_filter(&self, session: &mut Session, _ctx: &mut ()) -> Result<bool> {
         let started = Instant::now();
-        let mut labels = Labels {
-            tenant: None,
-            resource: Resource::Other,
-        };
+        let mut labels = Labels::default();
         let reply = match self.handle(session, &mut labels).await {
             Ok(r) => r,
             Err(e) => {
@@ -111,9 +117,14 @@ impl ProxyHttp for Gateway {
             target: "scimgate::access",
             tenant,
             resource,
+            resource_id = labels.resource_id.as_deref(),
             method,
             status,
+            upstream_status = labels.upstream_status,
+            upstream_ms = labels.upstream_ms,
             duration_ms = elapsed.as_secs_f64() * 1000.0,
+            rules = labels.rules,
+            user_name = labels.user_name.as_deref(),
             "request"
         );
         Ok(true)
@@ -135,6 +146,7 @@ impl Gateway {
         let routed = flow::route::route(&policies, req.uri.path())?;
         labels.resource = Resource::classify(&routed.rest);
         labels.tenant = Some(Arc::clone(&routed.tenant));
+        labels.resource_id = resource_id(labels.resource, &routed.rest);
         let tenant = &routed.tenant;
         flow::auth::check(
             &tenant.auth,
@@ -160,6 +172,9 @@ impl Gateway {
             BodyUse::Opaque => Some(body),
             BodyUse::Dropped => None,
         };
+        if tenant.log.pii {
+            labels.user_name = body.as_deref().and_then(user_name);
+        }
         let mut split = None;
         if is_bulk {
             let raw = body.as_deref().unwrap_or_default();
@@ -189,12 +204,15 @@ impl Gateway {
             .and_then(|h| h.to_str().ok())
             .or_else(|| req.uri.authority().map(|a| a.as_str()));
         let public_base = flow::response::public_base(tenant, host, self.tls);
+        let rules_applied = std::sync::atomic::AtomicU32::new(0);
         let asked = Asked {
             method: &method,
             rest: &routed.rest,
             query: req.uri.query(),
             headers: &req.headers,
+            rules: &rules_applied,
         };
+        let up_started = Instant::now();
         let resp = match split {
             Some(bulk_request) => bulk::split(self, tenant, &asked, bulk_request).await?,
             None => match self.send(tenant, &asked, body).await? {
@@ -211,6 +229,8 @@ impl Gateway {
             },
         };
 
+        labels.upstream_status = Some(resp.status);
+        labels.upstream_ms = Some(up_started.elapsed().as_secs_f64() * 1000.0);
         let rebase = flow::response::Rebase {
             upstream: &tenant.upstream,
             public_base: &public_base,
@@ -231,6 +251,7 @@ impl Gateway {
             &mut stats,
         );
         record(tenant, &stats, "response rewritten");
+        labels.rules = stats.total() + asked.rules.load(std::sync::atomic::Ordering::Relaxed);
         let (headers, body) = match body {
             Some(b) if status != resp.status => (
                 vec![("content-type", "application/scim+json".to_string())],
@@ -264,6 +285,9 @@ impl Gateway {
             &mut stats,
         );
         record(tenant, &stats, "request rewritten");
+        asked
+            .rules
+            .fetch_add(stats.total(), std::sync::atomic::Ordering::Relaxed);
         let changes = changes?;
         if changes.nothing_to_send {
             return Ok(Sent::NothingToSend);
@@ -319,6 +343,8 @@ pub(crate) struct Asked<'a> {
     rest: &'a str,
     query: Option<&'a str>,
     headers: &'a http::HeaderMap,
+    /// Translation rules applied on the way up (summed over Bulk chunks).
+    rules: &'a std::sync::atomic::AtomicU32,
 }
 
 /// The outcome of [`Gateway::send`].
@@ -329,6 +355,23 @@ pub(crate) enum Sent {
 
 /// How long a tenant is held after a 429/423 without a usable `Retry-After`.
 const DEFAULT_BACKOFF: Duration = Duration::from_secs(1);
+
+/// The id of `/Users/{id}` or `/Groups/{id}`, for the access log.
+fn resource_id(resource: Resource, rest: &str) -> Option<String> {
+    if !matches!(resource, Resource::Users | Resource::Groups) {
+        return None;
+    }
+    let id = rest.split('/').filter(|s| !s.is_empty()).nth(1)?;
+    Some(id.chars().take(128).collect())
+}
+
+/// The `userName` of a request body (only looked at for tenants that log PII).
+fn user_name(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    v.get("userName")?
+        .as_str()
+        .map(|s| s.chars().take(256).collect())
+}
 
 /// Count what translation did, and name the dialect changes in a debug line.
 fn record(tenant: &crate::policy::Tenant, stats: &Stats, what: &'static str) {

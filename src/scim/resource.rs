@@ -2,7 +2,7 @@
 //! Classification looks at the path after the tenant's route; it never returns an id.
 
 /// The endpoint family of a request; its `label()` is the `resource` metric label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Resource {
     Users,
     Groups,
@@ -12,6 +12,7 @@ pub enum Resource {
     ResourceTypes,
     ServiceProviderConfig,
     Me,
+    #[default]
     Other,
 }
 

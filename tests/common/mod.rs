@@ -269,6 +269,20 @@ impl Gateway {
         files: &[(&str, String)],
         env: &[(&str, &str)],
     ) -> Result<Self, (Option<i32>, String)> {
+        Self::try_start_with(files, env, &[])
+    }
+
+    /// As [`Gateway::start`], with extra command-line arguments for `serve`.
+    pub fn start_with(files: &[(&str, String)], env: &[(&str, &str)], args: &[&str]) -> Self {
+        Self::try_start_with(files, env, args)
+            .unwrap_or_else(|(code, err)| panic!("gateway exited ({code:?}):\n{err}"))
+    }
+
+    fn try_start_with(
+        files: &[(&str, String)],
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Result<Self, (Option<i32>, String)> {
         let dir = tempfile::tempdir().unwrap();
         let pol = dir.path().join("policies");
         std::fs::create_dir(&pol).unwrap();
@@ -288,6 +302,7 @@ impl Gateway {
                 "--threads",
                 "2",
             ])
+            .args(args)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap());

@@ -1,0 +1,113 @@
+//! The JSON access log: one line per request with tenant, method, resource type and id, status,
+//! upstream status, latency and rules applied; no token, secret or personal data unless the
+//! tenant opts in with `[log] pii = true`.
+
+mod common;
+use common::*;
+use serde_json::{json, Value};
+
+fn access_lines(gw: &Gateway) -> Vec<Value> {
+    gw.log()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["target"] == "scimgate::access")
+        .collect()
+}
+
+#[test]
+fn access_lines_carry_what_ops_need_and_no_personal_data() {
+    let rec = Recorder::start();
+    let rules = "[nulls]\ndefault = \"drop\"";
+    let gw = Gateway::start_with(
+        &[
+            (
+                "quiet.toml",
+                policy(
+                    "quiet",
+                    "/quiet",
+                    "token-q",
+                    &rec.url(),
+                    "bearer_env = \"UP\"",
+                    rules,
+                ),
+            ),
+            (
+                "loud.toml",
+                policy(
+                    "loud",
+                    "/loud",
+                    "token-l",
+                    &rec.url(),
+                    "",
+                    &format!("{rules}\n[log]\npii = true"),
+                ),
+            ),
+        ],
+        &[("UP", "upstream-secret-value")],
+        &["--log-format", "json"],
+    );
+    let user = json!({"schemas": [SCIM_USER], "userName": "bjensen@example.com", "title": null, "emails": [{"value": "bjensen@example.com"}]}).to_string();
+    rec.set(Answer::Json(201, vec![], r#"{"id":"2819c223"}"#.into()));
+    call(
+        "POST",
+        &gw.url("/quiet/Users?filter=userName%20eq%20%22bjensen%22"),
+        Some("token-q"),
+        &[],
+        Some(&user),
+    );
+    rec.set(Answer::Json(200, vec![], "{}".into()));
+    call(
+        "GET",
+        &gw.url("/quiet/Users/2819c223"),
+        Some("token-q"),
+        &[],
+        None,
+    );
+    call(
+        "POST",
+        &gw.url("/loud/Users"),
+        Some("token-l"),
+        &[],
+        Some(&user),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(200));
+
+    let lines = access_lines(&gw);
+    assert_eq!(lines.len(), 3, "{}", gw.log());
+    let created = &lines[0];
+    assert_eq!(created["tenant"], "quiet");
+    assert_eq!(created["method"], "POST");
+    assert_eq!(created["resource"], "Users");
+    assert_eq!(created["status"], 201);
+    assert_eq!(created["upstream_status"], 201);
+    assert!(
+        created["duration_ms"].as_f64().is_some() && created["upstream_ms"].as_f64().is_some(),
+        "{created}"
+    );
+    assert_eq!(created["rules"], 1, "the null title was dropped: {created}");
+    assert!(created.get("user_name").is_none(), "{created}");
+    assert_eq!(lines[1]["resource_id"], "2819c223");
+    assert_eq!(
+        lines[2]["user_name"], "bjensen@example.com",
+        "the opted-in tenant logs userName"
+    );
+
+    let log = gw.log();
+    let quiet: String = log
+        .lines()
+        .filter(|l| !l.contains("\"loud\""))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for secret in [
+        "token-q",
+        "token-l",
+        "upstream-secret-value",
+        "bjensen",
+        "filter",
+    ] {
+        assert!(
+            !quiet.contains(secret),
+            "{secret:?} reached the log:\n{quiet}"
+        );
+    }
+}
