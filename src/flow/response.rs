@@ -76,12 +76,87 @@ impl Rebase<'_> {
         if body.is_empty() || memchr::memmem::find(body, self.upstream.host.as_bytes()).is_none() {
             return None;
         }
+        if let Some(fast) = self.body_verbatim(body) {
+            return fast;
+        }
         let mut value: Value = serde_json::from_slice(body).ok()?;
         if self.value(&mut value) {
             serde_json::to_vec(&value).ok()
         } else {
             None
         }
+    }
+
+    /// The fast path, without parsing: when every mention of the target's host is the target's
+    /// base URL written verbatim at the start of a `"location"` or `"$ref"` string value, swap
+    /// the prefix byte for byte. `None` when anything is less plain (escaped slashes, another
+    /// spelling of the URL, the host elsewhere, escapes in keys): the parsing path decides then.
+    fn body_verbatim(&self, body: &[u8]) -> Option<Option<Vec<u8>>> {
+        let base = self.upstream.url.as_bytes();
+        let host = self.upstream.host.as_bytes();
+        let mut cuts = Vec::new();
+        for at in memchr::memmem::find_iter(body, base) {
+            let next = body.get(at + base.len()).copied()?;
+            if !matches!(next, b'/' | b'"' | b'?') {
+                return None;
+            }
+            if !self.starts_location_value(body, at)? {
+                return None;
+            }
+            cuts.push(at);
+        }
+        // Every mention of the host must be one of those URLs.
+        let host_offset = memchr::memmem::find(base, host)?;
+        let hosts = memchr::memmem::find_iter(body, host).count();
+        if hosts != cuts.len()
+            || cuts
+                .iter()
+                .any(|c| body.get(c + host_offset..c + host_offset + host.len()) != Some(host))
+        {
+            return None;
+        }
+        if cuts.is_empty() {
+            return Some(None);
+        }
+        let public = self.public_base.as_bytes();
+        let mut out = Vec::with_capacity(body.len() + cuts.len() * public.len());
+        let mut from = 0;
+        for at in cuts {
+            out.extend_from_slice(body.get(from..at)?);
+            out.extend_from_slice(public);
+            from = at + base.len();
+        }
+        out.extend_from_slice(body.get(from..)?);
+        Some(Some(out))
+    }
+
+    /// Does the string value starting at `at` (just after its opening quote) belong to a
+    /// `location` or `$ref` key? `None` when the bytes are not plain enough to tell.
+    fn starts_location_value(&self, body: &[u8], at: usize) -> Option<bool> {
+        // The opening quote, not escaped (in valid JSON an unescaped quote followed by the URL
+        // opens a string).
+        let quote = at.checked_sub(1)?;
+        if body.get(quote) != Some(&b'"') || (quote > 0 && body.get(quote - 1) == Some(&b'\\')) {
+            return None;
+        }
+        let before = body.get(..quote)?;
+        let colon = before.iter().rposition(|b| !b.is_ascii_whitespace())?;
+        if before.get(colon) != Some(&b':') {
+            return Some(false); // an array element or similar: not a keyed value
+        }
+        let key_end = before
+            .get(..colon)?
+            .iter()
+            .rposition(|b| !b.is_ascii_whitespace())?;
+        if before.get(key_end) != Some(&b'"') {
+            return None;
+        }
+        let key_start = before.get(..key_end)?.iter().rposition(|&b| b == b'"')?;
+        let key = before.get(key_start + 1..key_end)?;
+        if key.contains(&b'\\') {
+            return None;
+        }
+        Some(key.eq_ignore_ascii_case(b"location") || key == b"$ref")
     }
 
     /// Rebase string values of `location` and `$ref` keys anywhere; true if any changed.
@@ -203,6 +278,82 @@ url = "http://127.0.0.1:8081/v2"
         );
         assert_eq!(r.body(br#"{"id":"x"}"#), None);
         assert_eq!(r.body(b"127.0.0.1 but not json"), None);
+    }
+
+    #[test]
+    fn the_verbatim_path_agrees_with_the_parsing_path() {
+        let t = tenant();
+        let r = Rebase {
+            upstream: &t.upstream,
+            public_base: "https://gw/t/scim/v2",
+        };
+        let slow = |body: &[u8]| {
+            let mut v: Value = serde_json::from_slice(body).unwrap();
+            r.value(&mut v).then(|| v)
+        };
+        let cases: Vec<&str> = vec![
+            r#"{"meta":{"location":"http://127.0.0.1:8081/v2/Users/1"},"members":[{"$ref":"http://127.0.0.1:8081/v2/Users/2","value":"2"}]}"#,
+            r#"{"Location" : "http://127.0.0.1:8081/v2?x=1"}"#,
+            r#"{"profileUrl":"http://127.0.0.1:8081/v2/Users/1"}"#,
+            r#"{"location":"http:\/\/127.0.0.1:8081\/v2\/Users\/1"}"#,
+            r#"{"location":"http://127.0.0.1:8081/v22/Users/1"}"#,
+            r#"{"displayName":"127.0.0.1","meta":{"location":"http://127.0.0.1:8081/v2/Users/1"}}"#,
+            r#"{"a":["http://127.0.0.1:8081/v2/x"]}"#,
+            r#"{"location":"http://127.0.0.1:8081/v2/x"}"#,
+            r#"{"x":"say \"location\": http://127.0.0.1:8081/v2/x"}"#,
+        ];
+        for body in cases {
+            let fast = r
+                .body(body.as_bytes())
+                .map(|b| serde_json::from_slice::<Value>(&b).unwrap());
+            assert_eq!(fast, slow(body.as_bytes()), "{body}");
+        }
+        // The first case takes the verbatim path: bytes outside the URLs are untouched.
+        let b = br#"{"meta" : {"location":"http://127.0.0.1:8081/v2/Users/1"}}"#;
+        assert_eq!(
+            r.body_verbatim(b),
+            Some(Some(
+                br#"{"meta" : {"location":"https://gw/t/scim/v2/Users/1"}}"#.to_vec()
+            ))
+        );
+        assert_eq!(
+            r.body_verbatim(br#"{"location":"http:\/\/127.0.0.1:8081\/v2"}"#),
+            None
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_two_paths_agree_on_generated_bodies(
+            entries in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec!["location", "Location", "$ref", "value", "loc", "x"]),
+                    proptest::sample::select(vec![
+                        "http://127.0.0.1:8081/v2/Users/1", "http://127.0.0.1:8081/v2", "http://127.0.0.1:8081/v2?a=b",
+                        "http://127.0.0.1:8081/v22", "https://127.0.0.1:8081/v2/x", "127.0.0.1", "plain",
+                        "http://127.0.0.1:8081/v2/\"q\"", "x http://127.0.0.1:8081/v2/y",
+                    ]),
+                    0usize..3,
+                ),
+                0..6,
+            )
+        ) {
+            let t = tenant();
+            let r = Rebase { upstream: &t.upstream, public_base: "https://gw/t/scim/v2" };
+            let mut obj = serde_json::Map::new();
+            for (i, (k, v, depth)) in entries.into_iter().enumerate() {
+                let mut val = serde_json::json!({ k: v });
+                for _ in 0..depth {
+                    val = serde_json::json!([{ "n": val }]);
+                }
+                obj.insert(format!("k{i}"), val);
+            }
+            let body = serde_json::to_vec(&Value::Object(obj)).unwrap();
+            let mut slow: Value = serde_json::from_slice(&body).unwrap();
+            let slow = r.value(&mut slow).then_some(slow);
+            let fast = r.body(&body).map(|b| serde_json::from_slice::<Value>(&b).unwrap());
+            proptest::prop_assert_eq!(fast, slow);
+        }
     }
 
     #[test]
