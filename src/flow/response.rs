@@ -289,7 +289,7 @@ url = "http://127.0.0.1:8081/v2"
         };
         let slow = |body: &[u8]| {
             let mut v: Value = serde_json::from_slice(body).unwrap();
-            r.value(&mut v).then(|| v)
+            r.value(&mut v).then_some(v)
         };
         let cases: Vec<&str> = vec![
             r#"{"meta":{"location":"http://127.0.0.1:8081/v2/Users/1"},"members":[{"$ref":"http://127.0.0.1:8081/v2/Users/2","value":"2"}]}"#,
