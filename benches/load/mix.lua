@@ -1,0 +1,37 @@
+-- A provisioning mix for wrk: 40 % GET list, 30 % GET by id, 15 % POST user (Entra style),
+-- 15 % PATCH (Entra style). Usage: wrk ... -s mix.lua URL -- BASE_PATH TOKEN
+local base, token
+local user = '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],'
+  .. '"externalId":"0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef","userName":"Test_User@contoso.com","active":"True","displayName":"Test User",'
+  .. '"name":{"formatted":"Test User","familyName":"User","givenName":"Test"},'
+  .. '"emails":[{"primary":true,"type":"work","value":"Test_User@Contoso.com"}],'
+  .. '"phoneNumbers":[{"type":"mobile","value":"+1 555 0100"}],"title":"",'
+  .. '"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"department":"Sales","employeeNumber":"123"}}'
+local patch = '{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":['
+  .. '{"op":"Replace","path":"displayName","value":"New Name"},'
+  .. '{"op":"Replace","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department","value":"Ops"},'
+  .. '{"op":"Replace","path":"active","value":"False"},'
+  .. '{"op":"Replace","value":{"name.givenName":"New","title":""}}]}'
+local n = 0
+
+function init(args)
+  base = args[1] or "/v2"
+  token = args[2] or ""
+end
+
+function request()
+  n = n + 1
+  local k = n % 20
+  local h = { ["Authorization"] = "Bearer " .. token }
+  if k < 8 then
+    return wrk.format("GET", base .. "/Users?count=10", h)
+  elseif k < 14 then
+    return wrk.format("GET", base .. "/Users/2819c223-7f76-453a-919d-413861904646", h)
+  elseif k < 17 then
+    h["Content-Type"] = "application/scim+json"
+    return wrk.format("POST", base .. "/Users", h, user)
+  else
+    h["Content-Type"] = "application/scim+json"
+    return wrk.format("PATCH", base .. "/Users/2819c223-7f76-453a-919d-413861904646", h, patch)
+  end
+end

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# The load benchmark, one command, loopback only, bounded in time:
+#   benches/load/run.sh [seconds=10] [connections=64]
+# One canned SCIM upstream (nginx `return`ing SCIM JSON; list, user, create, patch), and the same
+# wrk mix (benches/load/mix.lua: 40 % GET list, 30 % GET by id, 15 % POST user, 15 % PATCH) sent
+# to: (1) the upstream directly, (2) nginx proxy_pass in front of it (as many workers as the
+# gateway has threads), (3) scimgate with a passthrough tenant, (4) scimgate with a full
+# Entra -> Webex policy (dialect, six maps, nulls, transform). Then RSS with 1,000 tenants.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+DUR=${1:-10} CONN=${2:-64} THREADS=${SCIMGATE_THREADS:-2}
+command -v nginx >/dev/null || { apt-get update -qq && apt-get install -y -qq nginx-light >/dev/null; }
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+cargo build --release --bins --quiet
+BIN=$PWD/target/release/scimgate
+W=$(mktemp -d); chmod 755 "$W"
+trap 'kill $(cat "$W"/*.pid 2>/dev/null) 2>/dev/null || true; rm -rf "$W"' EXIT
+UP=18290 PROXY=18291 GW=18292 ADMIN=18293
+
+# (1) the upstream: canned SCIM answers that name the upstream in meta.location.
+python3 - "$W" "$UP" <<'PY'
+import json, sys
+w, port = sys.argv[1], sys.argv[2]
+base = f"http://127.0.0.1:{port}/v2"
+def user(i):
+    uid = f"2819c223-7f76-453a-919d-41386190{i:04d}"
+    return {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", "urn:scim:schemas:extension:cisco:webexidentity:2.0:User"],
+            "id": uid, "userName": f"user{i}@example.com", "name": {"givenName": "Test", "familyName": f"User{i}"}, "active": True,
+            "emails": [{"type": "work", "value": f"user{i}@example.com", "primary": True}],
+            "urn:scim:schemas:extension:cisco:webexidentity:2.0:User": {"extensionAttribute1": "Sales"},
+            "meta": {"resourceType": "User", "version": "W/\"1\"", "location": f"{base}/Users/{uid}"}}
+lst = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"], "totalResults": 10, "startIndex": 1, "itemsPerPage": 10,
+       "Resources": [user(i) for i in range(10)]}
+for name, doc in [("list.json", lst), ("user.json", user(0))]:
+    open(f"{w}/{name}", "w").write(json.dumps(doc))
+PY
+cat > "$W/nginx.conf" <<NGINX
+worker_processes $THREADS; pid $W/nginx.pid; error_log $W/nginx.err;
+events { worker_connections 4096; }
+http {
+  access_log off; default_type application/scim+json;
+  upstream up { server 127.0.0.1:$UP; keepalive 128; }
+  server {
+    listen 127.0.0.1:$UP; root $W;
+    # GET: the list; POST: 405 from the static module, turned into 201 + one user.
+    location = /v2/Users { error_page 405 =201 /user.json; try_files /list.json =404; }
+    location /v2/Users/ { if (\$request_method = PATCH) { return 204; } try_files /user.json =404; }
+    location = /user.json { }
+  }
+  server { listen 127.0.0.1:$PROXY;
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }
+}
+NGINX
+nginx -c "$W/nginx.conf"
+
+# (3) and (4): one gateway, two tenants.
+mkdir -p "$W/pol"
+H=$(printf %s bench-token | "$BIN" hash-token)
+cat > "$W/pol/pass.toml" <<TOML
+tenant = "pass"
+route = "/pass/scim/v2"
+[auth]
+bearer_sha256 = ["$H"]
+[upstream]
+url = "http://127.0.0.1:$UP/v2"
+TOML
+cat > "$W/pol/full.toml" <<TOML
+tenant = "full"
+route = "/full/scim/v2"
+idp = "entra"
+[auth]
+bearer_sha256 = ["$H"]
+[upstream]
+url = "http://127.0.0.1:$UP/v2"
+profile = "webex"
+[nulls]
+default = "clear"
+empty_string_is_null = true
+[[map]]
+from = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"
+to = "urn:scim:schemas:extension:cisco:webexidentity:2.0:User:extensionAttribute1"
+[[map]]
+from = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber"
+to = "urn:scim:schemas:extension:cisco:webexidentity:2.0:User:extensionAttribute2"
+[[map]]
+from = 'phoneNumbers[type eq "mobile"].value'
+to = 'phoneNumbers[type eq "work"].value'
+[[map]]
+from = "title"
+to = "urn:scim:schemas:extension:cisco:webexidentity:2.0:User:extensionAttribute3"
+[[map]]
+from = "nickName"
+to = "urn:scim:schemas:extension:cisco:webexidentity:2.0:User:extensionAttribute4"
+[[map]]
+from = "userType"
+to = "urn:scim:schemas:extension:cisco:webexidentity:2.0:User:extensionAttribute5"
+[[transform]]
+path = "emails.value"
+fn = "lowercase"
+TOML
+RUST_LOG=warn "$BIN" serve --policies "$W/pol" --listen 127.0.0.1:$GW --admin 127.0.0.1:$ADMIN --threads "$THREADS" 2>"$W/gw.log" &
+echo $! > "$W/gw.pid"
+for _ in $(seq 100); do curl -sf -o /dev/null http://127.0.0.1:$ADMIN/readyz && break; sleep 0.1; done
+for u in "http://127.0.0.1:$UP/v2/Users" "http://127.0.0.1:$PROXY/v2/Users" "http://127.0.0.1:$GW/pass/scim/v2/Users" "http://127.0.0.1:$GW/full/scim/v2/Users"; do
+  curl -sf -o /dev/null -H 'Authorization: Bearer bench-token' "$u" || { echo "$u does not answer" >&2; cat "$W/gw.log" >&2; exit 1; }
+done
+
+run() { # name url base
+  wrk -t2 -c"$CONN" -d"${DUR}s" --latency -s benches/load/mix.lua "$2" -- "$3" bench-token > "$W/$1.txt"
+  awk -v n="$1" '/Requests\/sec/{r=$2} / 50%/{p50=$2} / 99%/{p99=$2} /Non-2xx/{bad=$5} END{printf "%-34s %10s req/s   p50 %-8s p99 %-8s non-2xx %s\n", n, r, p50, p99, (bad==""?0:bad)}' "$W/$1.txt"
+}
+echo "wrk -t2 -c$CONN -d${DUR}s, mix.lua; gateway and nginx proxy with $THREADS threads/workers; $(nproc) cores"
+run "(1) upstream direct" "http://127.0.0.1:$UP" /v2
+run "(2) nginx proxy_pass" "http://127.0.0.1:$PROXY" /v2
+run "(3) scimgate passthrough" "http://127.0.0.1:$GW" /pass/scim/v2
+run "(4) scimgate Entra->Webex policy" "http://127.0.0.1:$GW" /full/scim/v2
+# Added latency without queueing: one connection, one request at a time.
+lat() { wrk -t1 -c1 -d"${DUR}s" --latency -s benches/load/mix.lua "$2" -- "$3" bench-token > "$W/$1.txt"; }
+lat "lat-direct" "http://127.0.0.1:$UP" /v2
+lat "lat-pass" "http://127.0.0.1:$GW" /pass/scim/v2
+lat "lat-full" "http://127.0.0.1:$GW" /full/scim/v2
+python3 - "$W" <<'PY'
+import re, sys
+w = sys.argv[1]
+def parse(name):
+    t = open(f"{w}/{name}.txt").read()
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
+    def ms(p):
+        v = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", t)
+        return float(v.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[v.group(2)]
+    return rps, ms(50), ms(99)
+d, n, p, f = (parse(x) for x in ["(1) upstream direct", "(2) nginx proxy_pass", "(3) scimgate passthrough", "(4) scimgate Entra->Webex policy"])
+print(f"ratio (3)/(2) passthrough vs nginx req/s:      {p[0]/n[0]:.2f}  (target >= 1.0)")
+print(f"ratio (4)/(3) full policy vs passthrough req/s: {f[0]/p[0]:.2f}  (target >= 0.8)")
+print(f"p99 under saturation, (3) vs (1):               {p[2]-d[2]:.2f} ms more (queueing at {p[0]:.0f} vs {d[0]:.0f} req/s)")
+ld, lp, lf = parse("lat-direct"), parse("lat-pass"), parse("lat-full")
+print(f"added latency, one connection, (3) vs (1):      p50 {lp[1]-ld[1]:.3f} ms, p99 {lp[2]-ld[2]:.3f} ms (target p99 <= 0.5 ms)")
+print(f"added latency, one connection, (4) vs (1):      p50 {lf[1]-ld[1]:.3f} ms, p99 {lf[2]-ld[2]:.3f} ms")
+PY
+
+# Memory: 1,000 tenants.
+kill "$(cat "$W/gw.pid")"; sleep 0.5
+mkdir -p "$W/many"
+for i in $(seq 1 1000); do
+  printf 'tenant = "t%s"\nroute = "/t%s/scim/v2"\nidp = "entra"\n[auth]\nbearer_sha256 = ["%s"]\n[upstream]\nurl = "http://127.0.0.1:%s/v2"\n[[map]]\nfrom = "title"\nto = "nickName"\n[limits]\nrequests_per_second = 25\n' "$i" "$i" "$H" "$UP" > "$W/many/t$i.toml"
+done
+RUST_LOG=warn "$BIN" serve --policies "$W/many" --listen 127.0.0.1:$GW --admin 127.0.0.1:$ADMIN --threads "$THREADS" 2>"$W/many.log" &
+echo $! > "$W/gw.pid"
+for _ in $(seq 200); do curl -sf -o /dev/null http://127.0.0.1:$ADMIN/readyz && break; sleep 0.1; done
+for i in $(seq 1 1000 | shuf -n 200); do curl -s -o /dev/null -H 'Authorization: Bearer bench-token' "http://127.0.0.1:$GW/t$i/scim/v2/Users"; done
+echo "RSS with 1,000 tenants loaded (after 200 requests to random tenants): $(awk '/VmRSS/{print $2/1024 " MiB"}' /proc/$(cat "$W/gw.pid")/status)"
