@@ -258,15 +258,7 @@ fn nest_keys(obj: &mut Object, stats: &mut Stats) {
 
 /// A PatchOp body, operation by operation.
 pub fn patch(kind: Kind, body: &mut Value, stats: &mut Stats) {
-    let Some(ops) = body
-        .as_object_mut()
-        .and_then(|o| {
-            o.iter_mut()
-                .find(|(k, _)| k.eq_ignore_ascii_case("Operations"))
-                .map(|(_, v)| v)
-        })
-        .and_then(Value::as_array_mut)
-    else {
+    let Some(ops) = crate::scim::message::operations_mut(body) else {
         return;
     };
     let mut out = Vec::with_capacity(ops.len());

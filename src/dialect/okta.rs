@@ -18,15 +18,7 @@ pub fn strip_read_only(obj: &mut Map<String, Value>, stats: &mut Stats) {
 
 /// A PatchOp: path-less `replace` values lose their read-only attributes.
 pub fn patch(body: &mut Value, stats: &mut Stats) {
-    let Some(ops) = body
-        .as_object_mut()
-        .and_then(|o| {
-            o.iter_mut()
-                .find(|(k, _)| k.eq_ignore_ascii_case("Operations"))
-                .map(|(_, v)| v)
-        })
-        .and_then(Value::as_array_mut)
-    else {
+    let Some(ops) = crate::scim::message::operations_mut(body) else {
         return;
     };
     for op in ops.iter_mut().filter_map(Value::as_object_mut) {

@@ -18,14 +18,7 @@ pub const ZOOM_MAX_COUNT: u64 = 300;
 
 /// Webex's answer to a Bulk it cannot take.
 pub fn webex_bulk(body: &mut Value, stats: &mut Stats) -> Result<(), ScimError> {
-    let Some(obj) = body.as_object_mut() else {
-        return Ok(());
-    };
-    let ops = obj
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("Operations"))
-        .and_then(|(_, v)| v.as_array());
-    if let Some(ops) = ops {
+    if let Some(ops) = crate::scim::message::operations(body) {
         if ops.len() > WEBEX_BULK_MAX {
             return Err(ScimError::new(
                 413,
@@ -50,6 +43,9 @@ pub fn webex_bulk(body: &mut Value, stats: &mut Stats) -> Result<(), ScimError> 
             }
         }
     }
+    let Some(obj) = body.as_object_mut() else {
+        return Ok(());
+    };
     if let Some(f) = obj
         .iter_mut()
         .find(|(k, _)| k.eq_ignore_ascii_case("failOnErrors"))

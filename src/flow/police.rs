@@ -6,6 +6,7 @@ use crate::policy::model::BulkOversize;
 use crate::policy::Tenant;
 use crate::ratelimit::{retry_after_secs, Backoff, Decision, Limiter};
 use crate::scim::error::ScimError;
+use crate::scim::message::operations;
 use crate::telemetry::metrics::{self, UpstreamErrorKind};
 use serde_json::Value;
 
@@ -52,13 +53,6 @@ pub enum BulkCheck {
     },
     /// Over `bulk_max_operations` with `bulk_oversize = "split"`.
     Split { operations: usize, body: Value },
-}
-
-fn operations(v: &Value) -> Option<&Vec<Value>> {
-    v.as_object()?
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("Operations"))
-        .and_then(|(_, ops)| ops.as_array())
 }
 
 /// The Bulk caps: payload size, operation count (reject or split), `failOnErrors` in 1..=max.

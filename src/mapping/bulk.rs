@@ -4,14 +4,8 @@
 use super::rules::{Kind, Rules};
 use super::{patch, resource, Stats};
 use crate::scim::error::ScimError;
+use crate::scim::message::operations_mut;
 use serde_json::Value;
-
-fn operations_mut(body: &mut Value) -> Option<&mut Vec<Value>> {
-    body.as_object_mut()?
-        .iter_mut()
-        .find(|(k, _)| k.eq_ignore_ascii_case("Operations"))
-        .and_then(|(_, v)| v.as_array_mut())
-}
 
 fn field<'a>(op: &'a Value, name: &str) -> Option<&'a Value> {
     op.as_object()?

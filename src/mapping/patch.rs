@@ -24,15 +24,7 @@ pub fn apply_request(
     lenient: bool,
     stats: &mut Stats,
 ) -> Result<(), ScimError> {
-    let Some(ops) = body
-        .as_object_mut()
-        .and_then(|o| {
-            o.iter_mut()
-                .find(|(k, _)| k.eq_ignore_ascii_case("Operations"))
-                .map(|(_, v)| v)
-        })
-        .and_then(Value::as_array_mut)
-    else {
+    let Some(ops) = crate::scim::message::operations_mut(body) else {
         return Ok(());
     };
     let kr = rules.for_kind(kind);

@@ -156,11 +156,7 @@ pub fn request(
 
 /// How many operations a PatchOp has.
 fn operation_count(v: &Value) -> Option<usize> {
-    v.as_object()?
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("Operations"))
-        .and_then(|(_, ops)| ops.as_array())
-        .map(Vec::len)
+    crate::scim::message::operations(v).map(Vec::len)
 }
 
 /// The IdP dialect on one resource or PatchOp body (`method` is the request's or the Bulk
@@ -185,15 +181,7 @@ fn dialect_body(idp: Idp, method: &Method, kind: Kind, v: &mut Value, stats: &mu
 
 /// Call `f(method, kind, data)` for every Bulk operation with a resource path and data.
 fn for_each_bulk_op(body: &mut Value, mut f: impl FnMut(Method, Kind, &mut Value)) {
-    let Some(ops) = body
-        .as_object_mut()
-        .and_then(|o| {
-            o.iter_mut()
-                .find(|(k, _)| k.eq_ignore_ascii_case("Operations"))
-                .map(|(_, v)| v)
-        })
-        .and_then(Value::as_array_mut)
-    else {
+    let Some(ops) = crate::scim::message::operations_mut(body) else {
         return;
     };
     for op in ops.iter_mut().filter_map(Value::as_object_mut) {

@@ -15,9 +15,7 @@ use std::collections::HashMap;
 const BULK_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
 
 fn operations(v: &Value) -> Vec<Value> {
-    v.as_object()
-        .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case("Operations")))
-        .and_then(|(_, ops)| ops.as_array())
+    crate::scim::message::operations(v)
         .cloned()
         .unwrap_or_default()
 }
