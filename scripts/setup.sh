@@ -24,7 +24,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   echo "setup: creating $VENV" >&2
   python3 -m venv "$VENV"
 fi
-if ! "$VENV/bin/python" -c 'import scim2_server, scim2_tester, scim_sanity' 2>/dev/null; then
+if ! "$VENV/bin/python" -c 'import scim2_server, scim2_tester, scim_sanity, yaml' 2>/dev/null; then
   echo "setup: installing SCIM peers into $VENV" >&2
   "$VENV/bin/pip" install -q --disable-pip-version-check -r tests/conformance/requirements.txt
 fi

@@ -1,0 +1,102 @@
+//! The deployment files in `deploy/` (Dockerfile, compose, Prometheus and Grafana provisioning,
+//! Kubernetes manifests) checked without Docker, a cluster or the network.
+//!
+//! YAML is read by `tests/deploy/check_deploy_files.py` in the project's venv (PyYAML, pinned in
+//! `tests/conformance/requirements.txt`), which cross-checks the files against each other and
+//! the repository; the policies the compose stack and the Kubernetes ConfigMap ship must pass
+//! `scimgate check`. `SCIMGATE_ALLOW_MISSING_DASHBOARD=1` tolerates a missing
+//! `deploy/grafana/scimgate.json`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The venv's Python, found like `tests/common/mod.rs` finds the venv.
+fn python() -> PathBuf {
+    let venv = std::env::var_os("SCIMGATE_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(".venv"));
+    let bin = venv.join("bin/python");
+    assert!(
+        bin.exists(),
+        "{} is missing: run ./scripts/setup.sh first",
+        bin.display()
+    );
+    bin
+}
+
+fn checker(args: &[&str]) -> Output {
+    Command::new(python())
+        .arg(repo().join("tests/deploy/check_deploy_files.py"))
+        .arg(repo())
+        .args(args)
+        .env("SCIMGATE_CARGO", env!("CARGO"))
+        .output()
+        .expect("run tests/deploy/check_deploy_files.py")
+}
+
+fn scimgate_check(dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_scimgate"))
+        .arg("check")
+        .arg(dir)
+        .output()
+        .expect("run scimgate check")
+}
+
+fn assert_success(what: &str, out: &Output) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn toml_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "toml")
+        })
+        .count()
+}
+
+#[test]
+fn deploy_files_parse_and_agree() {
+    let out = checker(&[]);
+    assert_success("check_deploy_files.py", &out);
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
+fn compose_policies_pass_scimgate_check() {
+    let dir = repo().join("deploy/compose-policies");
+    assert!(toml_files(&dir) > 0, "{} holds no policy", dir.display());
+    assert_success(
+        "scimgate check deploy/compose-policies",
+        &scimgate_check(&dir),
+    );
+}
+
+#[test]
+fn k8s_configmap_policies_pass_scimgate_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = checker(&["--extract-configmap", dir.path().to_str().unwrap()]);
+    assert_success("extracting the policies ConfigMap", &out);
+    assert!(
+        toml_files(dir.path()) > 0,
+        "the policies ConfigMap holds no *.toml"
+    );
+    assert_success(
+        "scimgate check on the ConfigMap's policies",
+        &scimgate_check(dir.path()),
+    );
+}
