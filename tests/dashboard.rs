@@ -92,21 +92,6 @@ fn concrete(expr: &str) -> String {
         .replace("$tenant", ".*")
 }
 
-fn tool(env: &str, name: &str) -> String {
-    let bin = std::env::var(env).unwrap_or_else(|_| name.into());
-    let found = Command::new(&bin)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    assert!(
-        found,
-        "{bin} not found: run ./scripts/setup.sh (it installs Debian's prometheus)"
-    );
-    bin
-}
-
 /// A real Prometheus scraping the gateway's admin listener every second and evaluating
 /// `deploy/prometheus/alerts.yml` every second; killed on drop.
 struct Prometheus {
@@ -388,7 +373,7 @@ fn trickle(gw: &Gateway, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
                 &[],
                 None,
             );
-            if i % 4 == 0 {
+            if i.is_multiple_of(4) {
                 let name = format!("dash-trickle-{i}");
                 call(
                     "POST",

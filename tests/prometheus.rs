@@ -7,21 +7,6 @@ use serde_json::{json, Value};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn prometheus_bin() -> String {
-    let bin = std::env::var("PROMETHEUS_BIN").unwrap_or_else(|_| "prometheus".into());
-    let found = Command::new(&bin)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    assert!(
-        found,
-        "{bin} not found: run ./scripts/setup.sh (it installs Debian's prometheus)"
-    );
-    bin
-}
-
 fn query(port: u16, q: &str) -> Vec<Value> {
     let url = format!("http://127.0.0.1:{port}/api/v1/query");
     match ureq::get(&url).query("query", q).call() {
@@ -35,7 +20,7 @@ fn query(port: u16, q: &str) -> Vec<Value> {
 
 #[test]
 fn a_real_prometheus_scrapes_the_contract_metrics() {
-    let bin = prometheus_bin();
+    let bin = tool("PROMETHEUS_BIN", "prometheus");
     let server = ScimServer::start();
     let gw = Gateway::start(
         &[(

@@ -34,6 +34,23 @@ fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
     }
 }
 
+/// A command-line tool the project's setup installs (`$env` overrides its name), or a clear
+/// failure saying how to get it.
+pub fn tool(env: &str, name: &str) -> String {
+    let bin = std::env::var(env).unwrap_or_else(|_| name.into());
+    let found = Command::new(&bin)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    assert!(
+        found,
+        "{bin} not found: run ./scripts/setup.sh (it installs Debian's prometheus)"
+    );
+    bin
+}
+
 fn venv() -> PathBuf {
     std::env::var_os("SCIMGATE_VENV")
         .map(PathBuf::from)
