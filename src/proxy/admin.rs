@@ -1,5 +1,6 @@
 //! The admin listener: `GET /metrics` (Prometheus text), `GET /healthz` (the process answers),
-//! `GET /readyz` (policies are loaded and at least one tenant is served).
+//! `GET /readyz` (policies are loaded, at least one tenant is served, and the IdP listeners
+//! accept connections).
 
 use crate::policy::store::PolicyStore;
 use crate::scim::error::ScimError;
@@ -11,6 +12,29 @@ use std::sync::Arc;
 
 pub struct Admin {
     pub store: Arc<PolicyStore>,
+    /// The IdP listeners: ready means they accept connections too (Pingora starts its services
+    /// side by side, so the admin listener can be up first).
+    pub listeners: Vec<std::net::SocketAddr>,
+}
+
+impl Admin {
+    async fn listeners_up(&self) -> bool {
+        for addr in &self.listeners {
+            let mut target = *addr;
+            if target.ip().is_unspecified() {
+                target.set_ip(match target {
+                    std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                    std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                });
+            }
+            let connect = tokio::net::TcpStream::connect(target);
+            match tokio::time::timeout(std::time::Duration::from_millis(500), connect).await {
+                Ok(Ok(_)) => {}
+                _ => return false,
+            }
+        }
+        true
+    }
 }
 
 #[async_trait]
@@ -27,7 +51,13 @@ impl ServeHttp for Admin {
             (true, "/healthz") => reply(200, "text/plain; charset=utf-8", b"ok\n".to_vec()),
             (true, "/readyz") => {
                 let tenants = self.store.load().tenants.len();
-                if tenants > 0 {
+                if tenants > 0 && !self.listeners_up().await {
+                    reply(
+                        503,
+                        "text/plain; charset=utf-8",
+                        b"not ready: listeners starting\n".to_vec(),
+                    )
+                } else if tenants > 0 {
                     reply(
                         200,
                         "text/plain; charset=utf-8",

@@ -128,7 +128,11 @@ pub fn serve(
     reloader.spawn().map_err(ServeError::Config)?;
 
     if let Some(addr) = &opts.admin {
-        let mut admin = Service::new("scimgate-admin".to_string(), Admin { store });
+        let mut listeners: Vec<SocketAddr> = opts.listen.parse().into_iter().collect();
+        if let Some(t) = &opts.tls_listen {
+            listeners.extend(t.parse::<SocketAddr>());
+        }
+        let mut admin = Service::new("scimgate-admin".to_string(), Admin { store, listeners });
         admin.add_tcp(addr);
         server.add_service(admin);
     }

@@ -336,7 +336,9 @@ impl Gateway {
                     std::fs::read_to_string(&log).unwrap_or_default(),
                 ));
             }
-            if ureq::get(&ready).call().is_ok() {
+            // Pingora starts its services side by side: the admin listener can be up before
+            // the IdP listener, so wait for both.
+            if ureq::get(&ready).call().is_ok() && TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 break;
             }
             assert!(Instant::now() < deadline, "scimgate not ready");
