@@ -414,3 +414,28 @@ fn the_longest_route_wins() {
     assert_eq!(inner.requests().len(), 1);
     assert_eq!(outer.requests().len(), 1);
 }
+
+#[test]
+fn bulk_operation_paths_stay_inside_the_base_path() {
+    let (rec, gw) = setup();
+    for path in [
+        "/../../admin/Users",
+        "/Users/%2e%2e/%2e%2e/x",
+        "Users",
+        "/Users?x=1",
+    ] {
+        let bulk =
+            serde_json::json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+            "Operations": [{"method": "DELETE", "path": path}]})
+            .to_string();
+        call(
+            "POST",
+            &gw.url("/a/scim/v2/Bulk"),
+            Some(TOKEN),
+            &[],
+            Some(&bulk),
+        )
+        .assert_scim_error(400, Some("invalidPath"));
+    }
+    assert!(rec.requests().is_empty());
+}

@@ -5,7 +5,7 @@
 use crate::policy::model::BulkOversize;
 use crate::policy::Tenant;
 use crate::ratelimit::{retry_after_secs, Backoff, Decision, Limiter};
-use crate::scim::error::ScimError;
+use crate::scim::error::{ScimError, ScimType};
 use crate::scim::message::operations;
 use crate::telemetry::metrics::{self, UpstreamErrorKind};
 use serde_json::Value;
@@ -77,9 +77,26 @@ pub fn bulk(tenant: &Tenant, body: &[u8]) -> Result<BulkCheck, ScimError> {
     let mut v: Value = serde_json::from_slice(body).map_err(|e| {
         ScimError::invalid_syntax(format!("the Bulk request is not valid JSON: {e}"))
     })?;
-    let n = operations(&v)
-        .map(Vec::len)
+    let ops = operations(&v)
         .ok_or_else(|| ScimError::invalid_syntax("a BulkRequest needs an Operations array"))?;
+    // Each operation's path stays inside the tenant's base path, as request paths do.
+    for (i, op) in ops.iter().enumerate() {
+        let path = op
+            .as_object()
+            .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case("path")))
+            .and_then(|(_, p)| p.as_str());
+        if let Some(p) = path {
+            let inside =
+                p.starts_with('/') && !p.contains(['?', '#']) && super::route::sanitize(p).is_ok();
+            if !inside {
+                return Err(ScimError::bad_request(
+                    Some(ScimType::InvalidPath),
+                    format!("Bulk operation {i} has a path outside the SCIM endpoints: {p:?}"),
+                ));
+            }
+        }
+    }
+    let n = ops.len();
     metrics::BULK_OPERATIONS
         .with_label_values(&[&tenant.name])
         .observe(n as f64);
