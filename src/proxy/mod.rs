@@ -130,6 +130,13 @@ impl ProxyHttp for Gateway {
         Ok(true)
     }
 
+    /// What Pingora's own error log says about a request: method and path, never the query
+    /// (filters carry user names) or headers.
+    fn request_summary(&self, session: &Session, _ctx: &()) -> String {
+        let req = session.req_header();
+        format!("{} {}", req.method, req.uri.path())
+    }
+
     async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut ()) -> Result<Box<HttpPeer>> {
         // Never reached: request_filter answers every request.
         Error::e_explain(
