@@ -439,3 +439,20 @@ fn bulk_operation_paths_stay_inside_the_base_path() {
     }
     assert!(rec.requests().is_empty());
 }
+
+#[test]
+fn non_scim_methods_are_405_and_go_nowhere() {
+    let (rec, gw) = setup();
+    for m in ["TRACE", "OPTIONS", "PROPFIND", "FOO"] {
+        let req = format!("{m} /a/scim/v2/Users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n");
+        let out = raw(gw.port, req.as_bytes());
+        assert!(out.starts_with("HTTP/1.1 405"), "{m}: {out}");
+        assert!(
+            out.to_ascii_lowercase()
+                .contains("allow: get, head, post, put, patch, delete"),
+            "{out}"
+        );
+        assert!(out.contains(ERROR_SCHEMA), "{out}");
+    }
+    assert!(rec.requests().is_empty());
+}

@@ -8,6 +8,26 @@ use http::Method;
 /// Deepest accepted nesting of JSON arrays and objects in a request body.
 pub const MAX_JSON_DEPTH: usize = 64;
 
+/// The methods SCIM uses (RFC 7644 §3); anything else (TRACE, CONNECT, WebDAV verbs, …) is
+/// answered 405 here rather than forwarded.
+pub fn check_method(method: &Method) -> Result<(), ScimError> {
+    const ALLOWED: [Method; 6] = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+    ];
+    if ALLOWED.contains(method) {
+        return Ok(());
+    }
+    let mut e = ScimError::new(405, None, format!("method {method} is not a SCIM method"));
+    e.headers
+        .push(("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE".to_string()));
+    Err(e)
+}
+
 /// What the gateway does with a request body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyUse {

@@ -161,6 +161,7 @@ impl Gateway {
         )?;
 
         let method = req.method.clone();
+        flow::body::check_method(&method)?;
         let is_bulk = labels.resource == Resource::Bulk && method == http::Method::POST;
         if !is_bulk {
             // One unit, before the body is read: a flood costs us as little as possible.
