@@ -43,21 +43,8 @@ pub fn webex_bulk(body: &mut Value, stats: &mut Stats) -> Result<(), ScimError> 
             }
         }
     }
-    let Some(obj) = body.as_object_mut() else {
-        return Ok(());
-    };
-    if let Some(f) = obj
-        .iter_mut()
-        .find(|(k, _)| k.eq_ignore_ascii_case("failOnErrors"))
-        .map(|(_, v)| v)
-    {
-        if let Some(n) = f.as_i64() {
-            let clamped = n.clamp(1, WEBEX_BULK_MAX as i64);
-            if clamped != n {
-                *f = Value::from(clamped);
-                note(stats, "webex: failOnErrors clamped to 1..100");
-            }
-        }
+    if crate::flow::police::clamp_fail_on_errors(body, WEBEX_BULK_MAX) {
+        note(stats, "webex: failOnErrors clamped to 1..100");
     }
     Ok(())
 }
