@@ -6,7 +6,7 @@ use crate::policy::model::BulkOversize;
 use crate::policy::Tenant;
 use crate::ratelimit::{retry_after_secs, Backoff, Decision, Limiter};
 use crate::scim::error::{ScimError, ScimType};
-use crate::scim::message::operations;
+use crate::scim::message::{field, field_mut, operations};
 use crate::telemetry::metrics::{self, UpstreamErrorKind};
 use serde_json::Value;
 
@@ -81,11 +81,7 @@ pub fn bulk(tenant: &Tenant, body: &[u8]) -> Result<BulkCheck, ScimError> {
         .ok_or_else(|| ScimError::invalid_syntax("a BulkRequest needs an Operations array"))?;
     // Each operation's path stays inside the tenant's base path, as request paths do.
     for (i, op) in ops.iter().enumerate() {
-        let path = op
-            .as_object()
-            .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case("path")))
-            .and_then(|(_, p)| p.as_str());
-        if let Some(p) = path {
+        if let Some(p) = field(op, "path").and_then(Value::as_str) {
             let inside =
                 p.starts_with('/') && !p.contains(['?', '#']) && super::route::sanitize(p).is_ok();
             if !inside {
@@ -127,11 +123,7 @@ pub fn bulk(tenant: &Tenant, body: &[u8]) -> Result<BulkCheck, ScimError> {
 
 /// `failOnErrors` below 1 or above `max` is clamped; true when it changed.
 pub fn clamp_fail_on_errors(v: &mut Value, max: usize) -> bool {
-    let Some(f) = v.as_object_mut().and_then(|o| {
-        o.iter_mut()
-            .find(|(k, _)| k.eq_ignore_ascii_case("failOnErrors"))
-            .map(|(_, f)| f)
-    }) else {
+    let Some(f) = field_mut(v, "failOnErrors") else {
         return false;
     };
     let Some(n) = f.as_i64() else { return false };
@@ -145,15 +137,7 @@ pub fn clamp_fail_on_errors(v: &mut Value, max: usize) -> bool {
 /// `ServiceProviderConfig.bulk` says what the gateway enforces: the smaller of its limits and
 /// the target's. True when it changed.
 pub fn service_provider_config(tenant: &Tenant, v: &mut Value) -> bool {
-    let Some(bulk) = v
-        .as_object_mut()
-        .and_then(|o| {
-            o.iter_mut()
-                .find(|(k, _)| k.eq_ignore_ascii_case("bulk"))
-                .map(|(_, b)| b)
-        })
-        .and_then(Value::as_object_mut)
-    else {
+    let Some(bulk) = field_mut(v, "bulk").and_then(Value::as_object_mut) else {
         return false;
     };
     let mut changed = false;

@@ -4,22 +4,8 @@
 use super::rules::{Kind, Rules};
 use super::{patch, resource, Stats};
 use crate::scim::error::ScimError;
-use crate::scim::message::operations_mut;
+use crate::scim::message::{field, field_mut, operations_mut};
 use serde_json::Value;
-
-fn field<'a>(op: &'a Value, name: &str) -> Option<&'a Value> {
-    op.as_object()?
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v)
-}
-
-fn field_mut<'a>(op: &'a mut Value, name: &str) -> Option<&'a mut Value> {
-    op.as_object_mut()?
-        .iter_mut()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v)
-}
 
 /// Translate every operation of a BulkRequest in place.
 pub fn apply_request(

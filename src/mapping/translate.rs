@@ -7,6 +7,7 @@ use crate::dialect;
 use crate::policy::model::{Idp, Profile};
 use crate::policy::Tenant;
 use crate::scim::error::ScimError;
+use crate::scim::message::{field, field_mut};
 use crate::scim::resource::Resource;
 use http::Method;
 use serde_json::Value;
@@ -113,23 +114,16 @@ pub fn request(
                 if idp == Idp::Okta {
                     dialect::okta::integer_paging(obj, stats);
                 }
-                if let Some(Value::String(f)) = obj
-                    .iter_mut()
-                    .find(|(k, _)| k.eq_ignore_ascii_case("filter"))
-                    .map(|(_, v)| v)
-                {
-                    if idp == Idp::Entra {
-                        if let Some(new) = dialect::entra::filter(f, stats) {
-                            *f = new;
-                        }
+            }
+            if idp == Idp::Entra {
+                if let Some(Value::String(f)) = field_mut(&mut v, "filter") {
+                    if let Some(new) = dialect::entra::filter(f, stats) {
+                        *f = new;
                     }
                 }
             }
             query::rewrite_search_body(rules, kind, &mut v, lenient, stats)?;
-            let filter = v
-                .as_object()
-                .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case("filter")))
-                .and_then(|(_, f)| f.as_str());
+            let filter = field(&v, "filter").and_then(Value::as_str);
             if let (Profile::Webex, Some(f)) = (profile, filter) {
                 dialect::profile::webex_filter(f)?;
             }
@@ -184,25 +178,15 @@ fn for_each_bulk_op(body: &mut Value, mut f: impl FnMut(Method, Kind, &mut Value
     let Some(ops) = crate::scim::message::operations_mut(body) else {
         return;
     };
-    for op in ops.iter_mut().filter_map(Value::as_object_mut) {
-        let method = op
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("method"))
-            .and_then(|(_, v)| v.as_str())
-            .unwrap_or("");
+    for op in ops.iter_mut() {
+        let method = field(op, "method").and_then(Value::as_str).unwrap_or("");
         let Ok(method) = Method::from_bytes(method.to_ascii_uppercase().as_bytes()) else {
             continue;
         };
-        let kind = op
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("path"))
-            .and_then(|(_, v)| v.as_str())
+        let kind = field(op, "path")
+            .and_then(Value::as_str)
             .and_then(Kind::from_rest);
-        let data = op
-            .iter_mut()
-            .find(|(k, _)| k.eq_ignore_ascii_case("data"))
-            .map(|(_, v)| v);
-        if let (Some(k), Some(d)) = (kind, data) {
+        if let (Some(k), Some(d)) = (kind, field_mut(op, "data")) {
             f(method, k, d);
         }
     }

@@ -28,13 +28,8 @@ pub(super) async fn split(
     request: Value,
 ) -> Result<UpstreamResponse, ScimError> {
     let ops = operations(&request);
-    let fail_on_errors = request
-        .as_object()
-        .and_then(|o| {
-            o.iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case("failOnErrors"))
-        })
-        .and_then(|(_, v)| v.as_u64())
+    let fail_on_errors = crate::scim::message::field(&request, "failOnErrors")
+        .and_then(Value::as_u64)
         .map(|n| n as usize);
     let plan = bulk_split::plan(&ops, tenant.limits.bulk_max_operations).map_err(|e| {
         ScimError::bad_request(

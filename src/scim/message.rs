@@ -1,24 +1,34 @@
-//! The `Operations` array of PatchOp and Bulk messages (RFC 7644 §3.5.2, §3.7), found by its
-//! name in any case, as IdPs spell it.
+//! Fields of SCIM messages (PatchOp, Bulk, SearchRequest, ServiceProviderConfig; RFC 7644),
+//! found by name in any case, as IdPs spell them.
 
 use serde_json::Value;
 
-/// The message's `Operations`, if it has an array there.
-pub fn operations(message: &Value) -> Option<&Vec<Value>> {
-    message
+/// The value of the object's field `name`, any case.
+pub fn field<'a>(object: &'a Value, name: &str) -> Option<&'a Value> {
+    object
         .as_object()?
         .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("Operations"))
-        .and_then(|(_, ops)| ops.as_array())
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+}
+
+/// The value of the object's field `name`, any case, mutable.
+pub fn field_mut<'a>(object: &'a mut Value, name: &str) -> Option<&'a mut Value> {
+    object
+        .as_object_mut()?
+        .iter_mut()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+}
+
+/// The message's `Operations`, if it has an array there.
+pub fn operations(message: &Value) -> Option<&Vec<Value>> {
+    field(message, "Operations")?.as_array()
 }
 
 /// The message's `Operations`, mutable.
 pub fn operations_mut(message: &mut Value) -> Option<&mut Vec<Value>> {
-    message
-        .as_object_mut()?
-        .iter_mut()
-        .find(|(k, _)| k.eq_ignore_ascii_case("Operations"))
-        .and_then(|(_, ops)| ops.as_array_mut())
+    field_mut(message, "Operations")?.as_array_mut()
 }
 
 #[cfg(test)]
@@ -33,5 +43,10 @@ mod tests {
         assert_eq!(operations(&v).map(Vec::len), Some(3));
         assert!(operations(&serde_json::json!({"Operations": {}})).is_none());
         assert!(operations(&serde_json::json!([])).is_none());
+        assert_eq!(
+            field(&serde_json::json!({"FailOnErrors": 3}), "failOnErrors"),
+            Some(&Value::from(3))
+        );
+        assert!(field(&serde_json::json!("x"), "a").is_none());
     }
 }
