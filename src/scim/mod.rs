@@ -4,6 +4,7 @@
 pub mod bulk_split;
 pub mod error;
 pub mod filter;
+pub mod json;
 pub mod message;
 pub mod path;
 pub mod resource;
