@@ -33,3 +33,4 @@ pub mod proxy;
 pub mod ratelimit;
 pub mod scim;
 pub mod telemetry;
+pub mod tools;

@@ -114,7 +114,7 @@ fn main() -> ExitCode {
             print!("{}", scimgate::policy::schema::render());
             ExitCode::SUCCESS
         }
-        Command::Test { dir } => match scimgate::policy::testing::run_dir(&dir) {
+        Command::Test { dir } => match scimgate::tools::policy_tests::run_dir(&dir) {
             Ok(report) => {
                 for f in &report.failed {
                     println!("FAIL {f}\n");
@@ -204,7 +204,7 @@ fn translate(
     direction: &str,
     status: u16,
 ) -> ExitCode {
-    use scimgate::mapping::translate::{preview, Direction};
+    use scimgate::flow::dry_run::{preview, Direction};
     let source = match std::fs::read_to_string(policy) {
         Ok(s) => s,
         Err(e) => {
@@ -213,7 +213,7 @@ fn translate(
         }
     };
     let tenant = match scimgate::policy::compile::compile_file(policy, &source) {
-        Ok(t) => t,
+        Ok(t) => std::sync::Arc::new(t),
         Err(errors) => {
             eprintln!("{}", Diagnostics(errors));
             return ExitCode::FAILURE;

@@ -4,7 +4,7 @@
 //! or for responses the IdP, receives; `{"error": …}` for a refusal). Bodies compare as JSON.
 //! `UPDATE_GOLDEN=1 cargo test --test mapping_golden` rewrites the expected files for review.
 
-use scimgate::mapping::translate::{preview, Direction};
+use scimgate::flow::dry_run::{preview, Direction};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -47,6 +47,7 @@ fn run(case: &Path) -> Value {
     let text = policy_text(case);
     let tenant = scimgate::policy::compile::compile_file(&case.join("policy.toml"), &text)
         .unwrap_or_else(|e| panic!("{}: {e:?}", case.display()));
+    let tenant = std::sync::Arc::new(tenant);
     let input: Value =
         serde_json::from_str(&std::fs::read_to_string(case.join("input.json")).unwrap()).unwrap();
     let direction = if input["direction"] == "response" {

@@ -43,7 +43,7 @@ pub fn webex_bulk(body: &mut Value, stats: &mut Stats) -> Result<(), ScimError> 
             }
         }
     }
-    if crate::flow::police::clamp_fail_on_errors(body, WEBEX_BULK_MAX) {
+    if crate::scim::message::clamp_fail_on_errors(body, WEBEX_BULK_MAX) {
         note(stats, "webex: failOnErrors clamped to 1..100");
     }
     Ok(())
@@ -75,26 +75,33 @@ pub fn webex_filter(text: &str) -> Result<(), ScimError> {
     })
 }
 
-/// Clamp `count` in a query string to `max`; `None` when nothing changes.
-pub fn clamp_count(query: &str, max: u64, stats: &mut Stats, what: &'static str) -> Option<String> {
-    let mut changed = false;
-    let parts: Vec<String> = query
-        .split('&')
-        .map(|p| match p.split_once('=') {
-            Some((k, v)) if k.eq_ignore_ascii_case("count") => match v.parse::<u64>() {
-                Ok(n) if n > max => {
-                    changed = true;
-                    format!("{k}={max}")
-                }
-                _ => p.to_string(),
-            },
-            _ => p.to_string(),
-        })
-        .collect();
-    if changed {
+/// Clamp `count` in a query string to `max`, whatever the spelling of its name (read decoded,
+/// any case); `Ok(None)` when nothing changes. A `count` that is not a non-negative integer is
+/// refused (RFC 7644 §3.4.2.4), one too large for any integer is clamped.
+pub fn clamp_count(
+    query: &str,
+    max: u64,
+    stats: &mut Stats,
+    what: &'static str,
+) -> Result<Option<String>, ScimError> {
+    let out = crate::mapping::query::map_params(query, |name, value| {
+        if name != "count" {
+            return Ok(None);
+        }
+        let digits = value.trim();
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ScimError::bad_request(
+                Some(ScimType::InvalidValue),
+                format!("count must be a non-negative integer, not {value:?}"),
+            ));
+        }
+        let n = digits.parse::<u64>().unwrap_or(u64::MAX);
+        Ok((n > max).then(|| max.to_string()))
+    })?;
+    if out.is_some() {
         note(stats, what);
     }
-    changed.then(|| parts.join("&"))
+    Ok(out)
 }
 
 /// Gluu's search endpoint: `/Users/.search` → `/Users/Search` (Gluu Server 3.x and 4.x).

@@ -3,8 +3,10 @@
 //! earlier in the same one) and replaced by the id the target returned; `failOnErrors` counts
 //! across chunks; circular references get 409; the IdP sees one merged BulkResponse.
 
-use super::upstream::UpstreamResponse;
-use super::{Asked, Gateway, Sent};
+use super::body::{Body, Message};
+use super::exchange::{send, Sent, UpstreamResponse};
+use super::translate::Asked;
+use super::Gateway;
 use crate::policy::Tenant;
 use crate::scim::bulk_split;
 use crate::scim::error::{ScimError, ScimType};
@@ -20,12 +22,14 @@ fn operations(v: &Value) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-/// Send `request` (already checked and with `failOnErrors` clamped) in chunks.
-pub(super) async fn split(
-    gw: &Gateway,
+/// Send `request` (already policed: paths canonical, `failOnErrors` clamped) in chunks; each
+/// chunk is translated and sent like any request ([`send`]).
+pub async fn split(
+    gw: &Gateway<'_>,
     tenant: &Tenant,
     asked: &Asked<'_>,
     request: Value,
+    rules: &mut u32,
 ) -> Result<UpstreamResponse, ScimError> {
     let ops = operations(&request);
     let fail_on_errors = crate::scim::message::field(&request, "failOnErrors")
@@ -55,8 +59,7 @@ pub(super) async fn split(
                 Value::from(budget.saturating_sub(errors).max(1)),
             );
         }
-        let bytes = serde_json::to_vec(&body).map_err(|e| ScimError::internal(e.to_string()))?;
-        let resp = match gw.send(tenant, asked, Some(Bytes::from(bytes))).await? {
+        let resp = match send(gw, tenant, asked, Body::Json(Message::made(body)), rules).await? {
             Sent::NothingToSend => continue,
             Sent::Answered(resp) => resp,
         };

@@ -1,10 +1,183 @@
-//! One request's life, one step per file, as plain functions over plain types (no sockets):
-//! route -> auth -> body -> upstream request -> (exchange, in `proxy`) -> response.
-//! `crate::proxy` calls these in order; each is unit-tested on its own.
+//! One request's life, as one phase list over plain types ([`serve`]):
+//!
+//! route → auth → police → body → translate request → exchange → translate response → observe
+//!
+//! One step per file, each a plain function testable without sockets. The flow knows nothing of
+//! Pingora: it reads the body through a [`BodySource`] and talks to the target through an
+//! [`Exchange`], the two interfaces `crate::proxy` implements (and the dry run, [`dry_run`],
+//! implements with a canned answer, so `scimgate translate`, `scimgate test` and the golden
+//! tests run this same code).
 
 pub mod auth;
 pub mod body;
+pub mod bulk;
+pub mod dry_run;
+pub mod exchange;
+pub mod observe;
 pub mod police;
 pub mod request;
 pub mod response;
 pub mod route;
+pub mod translate;
+
+use crate::policy::Policies;
+use crate::ratelimit::{Backoff, Limiter};
+use crate::scim::error::ScimError;
+use crate::scim::resource::Resource;
+use async_trait::async_trait;
+use body::{Body, BodyUse};
+use bytes::Bytes;
+use exchange::{Exchange, Sent};
+use http::{HeaderMap, Method};
+use observe::Seen;
+use police::BulkCheck;
+use std::time::Instant;
+use translate::Asked;
+
+/// Reads the request body whole, refusing it past `limit` bytes (413) as early as it can and
+/// never holding more than it has received.
+#[async_trait]
+pub trait BodySource: Send {
+    async fn read(&mut self, limit: usize) -> Result<Bytes, ScimError>;
+}
+
+/// What the flow needs from the process: the policies of this request, the tenants' quotas
+/// and holds, and the way to the targets.
+pub struct Gateway<'a> {
+    pub policies: &'a Policies,
+    pub limiter: &'a dyn Limiter,
+    pub backoff: &'a Backoff,
+    pub upstream: &'a dyn Exchange,
+    /// True for the TLS listener (the scheme of the default public URL).
+    pub tls: bool,
+}
+
+/// A request as it arrived, before anything read it.
+pub struct Incoming<'a> {
+    pub method: &'a Method,
+    /// The path, still percent-encoded, without the query.
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub headers: &'a HeaderMap,
+    /// The `Host` the IdP addressed (header or absolute-form authority), for the default public URL.
+    pub host: Option<&'a str>,
+}
+
+/// What the gateway answers the IdP, whoever made it.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Bytes,
+}
+
+impl From<ScimError> for Reply {
+    fn from(e: ScimError) -> Self {
+        let mut headers = e.headers.clone();
+        headers.push(("content-type", "application/scim+json".to_string()));
+        Reply {
+            status: e.status,
+            headers,
+            body: Bytes::from(e.body()),
+        }
+    }
+}
+
+/// Serve one request: every phase, then one count and one log line.
+pub async fn serve(gw: &Gateway<'_>, req: &Incoming<'_>, body: &mut dyn BodySource) -> Reply {
+    let started = Instant::now();
+    let mut seen = Seen::default();
+    let reply = match phases(gw, req, body, &mut seen, Auth::Check).await {
+        Ok(r) => r,
+        Err(e) => Reply::from(e),
+    };
+    observe::record(req.method, &seen, &reply, started.elapsed());
+    reply
+}
+
+/// Whether the auth phase runs (a dry run has no IdP secret to show).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    Check,
+    Skip,
+}
+
+/// The phase list. Every refusal is a [`ScimError`]; nothing reaches the target before the
+/// request is routed, authenticated, policed, parsed and translated whole.
+pub async fn phases(
+    gw: &Gateway<'_>,
+    req: &Incoming<'_>,
+    source: &mut dyn BodySource,
+    seen: &mut Seen,
+    auth: Auth,
+) -> Result<Reply, ScimError> {
+    // 1. route: the tenant, and the one canonical path, query and headers.
+    let routed = route::route(gw.policies, req.path)?;
+    let (tenant, rest) = (&routed.tenant, routed.rest.as_str());
+    seen.routed(tenant, rest);
+    route::check_query(req.query)?;
+    route::check_headers(req.headers)?;
+    // 2. auth
+    if auth == Auth::Check {
+        let header = req.headers.get("authorization").map(|v| v.as_bytes());
+        auth::check(&tenant.auth, header)?;
+    }
+    body::check_method(req.method)?;
+    // 3. police: one unit before the body is read (a flood costs little); a Bulk pays per op.
+    let is_bulk = seen.resource == Resource::Bulk && req.method == Method::POST;
+    if !is_bulk {
+        police::throttle(gw.limiter, gw.backoff, tenant, 1)?;
+    }
+    // 4. body: media type, size, one strict parse.
+    let use_ = body::body_use(req.method, seen.resource);
+    if use_ == BodyUse::Json {
+        body::check_media_type(req.headers.get("content-type").map(|v| v.as_bytes()))?;
+    }
+    let raw = source.read(tenant.limits.max_body_bytes).await?;
+    let mut body = Body::from_raw(raw, use_)?;
+    seen.body(tenant, body.json());
+    let mut split = None;
+    if let (true, Body::Json(message)) = (is_bulk, &mut body) {
+        let (operations, check) = match police::bulk(tenant, message)? {
+            BulkCheck::Pass { operations } => (operations, false),
+            BulkCheck::Split { operations } => (operations, true),
+        };
+        let cost = u32::try_from(operations).unwrap_or(u32::MAX);
+        police::throttle(gw.limiter, gw.backoff, tenant, cost)?;
+        if check {
+            split = Some(std::mem::take(&mut message.value));
+        }
+    }
+    // 5-6. translate the request and exchange it (a split Bulk: chunk by chunk).
+    let asked = Asked {
+        method: req.method,
+        rest,
+        query: req.query,
+        headers: req.headers,
+    };
+    let started = Instant::now();
+    let resp = match split {
+        Some(whole) => bulk::split(gw, tenant, &asked, whole, &mut seen.rules).await?,
+        None => match exchange::send(gw, tenant, &asked, body, &mut seen.rules).await? {
+            Sent::Answered(resp) => resp,
+            Sent::NothingToSend => {
+                return Ok(Reply {
+                    status: 204,
+                    headers: Vec::new(),
+                    body: Bytes::new(),
+                })
+            }
+        },
+    };
+    seen.upstream_status = Some(resp.status);
+    seen.upstream_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
+    // 7. translate the answer back.
+    let public_base = response::public_base(tenant, req.host, gw.tls);
+    Ok(translate::respond(
+        tenant,
+        &asked,
+        resp,
+        &public_base,
+        &mut seen.rules,
+    ))
+}

@@ -2,11 +2,12 @@
 //! back-pressure (after a 429/423 the tenant waits here, not at the target), and the RFC 7644
 //! §3.7.4 Bulk limits. Answers are 429 with `Retry-After`, or 413 naming the limit.
 
+use super::body::Message;
 use crate::policy::model::BulkOversize;
 use crate::policy::Tenant;
 use crate::ratelimit::{retry_after_secs, Backoff, Decision, Limiter};
 use crate::scim::error::{ScimError, ScimType};
-use crate::scim::message::{field, field_mut, operations};
+use crate::scim::message::{clamp_fail_on_errors, field_mut, operations_mut};
 use crate::telemetry::metrics::{self, UpstreamErrorKind};
 use serde_json::Value;
 
@@ -46,17 +47,16 @@ pub fn throttle(
 /// What the Bulk limits say about one Bulk request.
 #[derive(Debug, PartialEq, Eq)]
 pub enum BulkCheck {
-    /// Within the limits; `body` is set when `failOnErrors` had to be clamped.
-    Pass {
-        operations: usize,
-        body: Option<Vec<u8>>,
-    },
+    /// Within the limits.
+    Pass { operations: usize },
     /// Over `bulk_max_operations` with `bulk_oversize = "split"`.
-    Split { operations: usize, body: Value },
+    Split { operations: usize },
 }
 
-/// The Bulk caps: payload size, operation count (reject or split), `failOnErrors` in 1..=max.
-pub fn bulk(tenant: &Tenant, body: &[u8]) -> Result<BulkCheck, ScimError> {
+/// The Bulk caps on the one parsed message: payload size, operation count (reject or split),
+/// `failOnErrors` in 1..=max, and every operation's path made canonical and kept inside the
+/// tenant's base path, as request paths are ([`super::route::canonical_rest`]).
+pub fn bulk(tenant: &Tenant, message: &mut Message) -> Result<BulkCheck, ScimError> {
     let l = &tenant.limits;
     let reject = |reason: &str, detail: String| {
         metrics::BULK_REJECTED
@@ -64,32 +64,43 @@ pub fn bulk(tenant: &Tenant, body: &[u8]) -> Result<BulkCheck, ScimError> {
             .inc();
         Err(ScimError::new(413, None, detail))
     };
-    if body.len() > l.bulk_max_payload_bytes {
+    let size = message.raw.as_ref().map_or(0, |r| r.len());
+    if size > l.bulk_max_payload_bytes {
         return reject(
             "max_payload",
             format!(
-                "bulk request is {} bytes; the limit is {}",
-                body.len(),
+                "bulk request is {size} bytes; the limit is {}",
                 l.bulk_max_payload_bytes
             ),
         );
     }
-    let mut v: Value = serde_json::from_slice(body).map_err(|e| {
-        ScimError::invalid_syntax(format!("the Bulk request is not valid JSON: {e}"))
-    })?;
-    let ops = operations(&v)
+    let v = &mut message.value;
+    let ops = operations_mut(v)
         .ok_or_else(|| ScimError::invalid_syntax("a BulkRequest needs an Operations array"))?;
-    // Each operation's path stays inside the tenant's base path, as request paths do.
-    for (i, op) in ops.iter().enumerate() {
-        if let Some(p) = field(op, "path").and_then(Value::as_str) {
-            let inside =
-                p.starts_with('/') && !p.contains(['?', '#']) && super::route::sanitize(p).is_ok();
-            if !inside {
-                return Err(ScimError::bad_request(
-                    Some(ScimType::InvalidPath),
-                    format!("Bulk operation {i} has a path outside the SCIM endpoints: {p:?}"),
-                ));
-            }
+    let mut changed = false;
+    for (i, op) in ops.iter_mut().enumerate() {
+        let Some(p) = field_mut(op, "path") else {
+            continue;
+        };
+        let Some(text) = p.as_str() else {
+            return Err(ScimError::bad_request(
+                Some(ScimType::InvalidPath),
+                format!("Bulk operation {i} has a path that is not a string"),
+            ));
+        };
+        let canonical = (text.starts_with('/') && !text.contains(['?', '#']))
+            .then(|| super::route::canonical_rest(text).ok())
+            .flatten()
+            .filter(|c| !c.is_empty());
+        let Some(canonical) = canonical else {
+            return Err(ScimError::bad_request(
+                Some(ScimType::InvalidPath),
+                format!("Bulk operation {i} has a path outside the SCIM endpoints: {text:?}"),
+            ));
+        };
+        if canonical != text {
+            *p = Value::String(canonical);
+            changed = true;
         }
     }
     let n = ops.len();
@@ -103,35 +114,15 @@ pub fn bulk(tenant: &Tenant, body: &[u8]) -> Result<BulkCheck, ScimError> {
             format!("bulk request has {n} operations; the limit is {max}"),
         );
     }
-    let clamped = clamp_fail_on_errors(&mut v, max);
-    if n > max {
-        return Ok(BulkCheck::Split {
-            operations: n,
-            body: v,
-        });
+    changed |= clamp_fail_on_errors(v, max);
+    if changed {
+        message.raw = None;
     }
-    let body = if clamped {
-        serde_json::to_vec(&v).ok()
+    Ok(if n > max {
+        BulkCheck::Split { operations: n }
     } else {
-        None
-    };
-    Ok(BulkCheck::Pass {
-        operations: n,
-        body,
+        BulkCheck::Pass { operations: n }
     })
-}
-
-/// `failOnErrors` below 1 or above `max` is clamped; true when it changed.
-pub fn clamp_fail_on_errors(v: &mut Value, max: usize) -> bool {
-    let Some(f) = field_mut(v, "failOnErrors") else {
-        return false;
-    };
-    let Some(n) = f.as_i64() else { return false };
-    let clamped = n.clamp(1, max as i64);
-    if clamped != n {
-        *f = Value::from(clamped);
-    }
-    clamped != n
 }
 
 /// `ServiceProviderConfig.bulk` says what the gateway enforces: the smaller of its limits and

@@ -12,7 +12,6 @@ pub mod model;
 pub mod schema;
 pub mod secrets;
 pub mod store;
-pub mod testing;
 pub mod watch;
 
 pub use diagnostics::Diagnostic;

@@ -151,6 +151,17 @@ impl fmt::Debug for Secret {
     }
 }
 
+impl Tenant {
+    /// Does anything rewrite this tenant's requests or answers (rules, an IdP dialect, a
+    /// target profile)? A tenant that translates nothing forwards the IdP's own bytes (after
+    /// the same strict checks); one that translates sends what it serialises.
+    pub fn translates(&self) -> bool {
+        !self.rules.is_empty()
+            || self.idp != Idp::Generic
+            || self.upstream.profile != Profile::Generic
+    }
+}
+
 impl Policies {
     /// The tenant whose route is the longest prefix of `path` at a segment boundary, and the
     /// rest of the path after the route (empty or starting with `/`).

@@ -7,7 +7,6 @@
 use super::diagnostics::Diagnostic;
 use super::store::PolicyStore;
 use super::{load, secrets, Policies};
-use crate::proxy::upstream::UpstreamClient;
 use crate::ratelimit::{Backoff, Limiter};
 use crate::telemetry::metrics;
 use notify::{RecursiveMode, Watcher};
@@ -24,7 +23,9 @@ pub const DEBOUNCE: Duration = Duration::from_millis(150);
 pub struct Reloader {
     pub dir: PathBuf,
     pub store: Arc<PolicyStore>,
-    pub client: Arc<UpstreamClient>,
+    /// Called with each private CA file of a new set before it serves (the upstream client
+    /// loads it), so the policy layer needs no knowledge of the client.
+    pub load_ca: Arc<dyn Fn(&std::path::Path) + Send + Sync>,
     pub limiter: Arc<dyn Limiter>,
     pub backoff: Arc<Backoff>,
 }
@@ -40,7 +41,7 @@ impl Reloader {
             Ok(tenants) => {
                 for t in &tenants {
                     if let Some(ca) = &t.upstream.ca_file {
-                        self.client.ensure_ca(ca);
+                        (self.load_ca)(ca);
                     }
                 }
                 let names: HashSet<String> = tenants.iter().map(|t| t.name.clone()).collect();

@@ -121,7 +121,9 @@ pub fn serve(
     let reloader = Arc::new(crate::policy::watch::Reloader {
         dir: opts.policies.clone(),
         store: store.clone(),
-        client: client_for_reload,
+        load_ca: Arc::new(move |ca: &std::path::Path| {
+            client_for_reload.ensure_ca(&ca.to_path_buf())
+        }),
         limiter: limiter_for_reload,
         backoff: backoff_for_reload,
     });

@@ -1,11 +1,11 @@
 //! Step 5: one exchange with the target over Pingora's pooled client, the whole of it inside
 //! the tenant's timeout. Bodies go with a Content-Length (never chunked); answers are read whole.
 
-use crate::flow::request::UpstreamRequest;
+use crate::flow::exchange::{Exchange, ExchangeError, UpstreamRequest, UpstreamResponse};
 use crate::policy::model::Upstream;
+use crate::policy::Tenant;
 use crate::telemetry::metrics::UpstreamErrorKind;
-use bytes::{Bytes, BytesMut};
-use http::HeaderMap;
+use bytes::BytesMut;
 use pingora::connectors::http::Connector;
 use pingora::connectors::ConnectorOptions;
 use pingora::http::RequestHeader;
@@ -24,30 +24,6 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a resolved address is used before resolving again.
 const DNS_TTL: Duration = Duration::from_secs(30);
 
-/// The target's answer, read whole.
-#[derive(Debug)]
-pub struct UpstreamResponse {
-    pub status: u16,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-}
-
-/// Why an exchange failed; `kind` is the metric label, `detail` is safe to show the IdP.
-#[derive(Debug)]
-pub struct ExchangeError {
-    pub kind: UpstreamErrorKind,
-    pub detail: String,
-}
-
-impl ExchangeError {
-    fn new(kind: UpstreamErrorKind, detail: impl Into<String>) -> Self {
-        ExchangeError {
-            kind,
-            detail: detail.into(),
-        }
-    }
-}
-
 /// Pooled connections to every target: one pool for targets verified with the system's trust
 /// store, one per private CA file.
 pub struct UpstreamClient {
@@ -55,6 +31,17 @@ pub struct UpstreamClient {
     /// Grows when a reloaded policy names a new CA file.
     by_ca: std::sync::RwLock<HashMap<PathBuf, Arc<Connector>>>,
     dns: Mutex<HashMap<(String, u16), (SocketAddr, Instant)>>,
+}
+
+#[async_trait::async_trait]
+impl Exchange for UpstreamClient {
+    async fn exchange(
+        &self,
+        tenant: &Tenant,
+        req: &UpstreamRequest,
+    ) -> Result<UpstreamResponse, ExchangeError> {
+        UpstreamClient::exchange(self, &tenant.upstream, req).await
+    }
 }
 
 impl UpstreamClient {

@@ -62,9 +62,9 @@ pub static RULES_APPLIED: Lazy<IntCounterVec> = Lazy::new(|| {
     ))
 });
 
-/// Count what one request's translation did.
-pub fn record_rules(tenant: &str, stats: &crate::mapping::Stats) {
-    for (kind, n) in stats.by_kind() {
+/// Count what one request's translation did: `(kind, count)` pairs.
+pub fn record_rules(tenant: &str, by_kind: [(&'static str, u32); 6]) {
+    for (kind, n) in by_kind {
         if n > 0 {
             RULES_APPLIED
                 .with_label_values(&[tenant, kind])
@@ -179,4 +179,39 @@ pub fn render() -> Vec<u8> {
     // Encoding only fails on a broken writer; a Vec never fails.
     let _ = prometheus::TextEncoder::new().encode(&prometheus::gather(), &mut out);
     out
+}
+
+/// The `status` label of a request: pre-rendered for the statuses SCIM uses, anything else by
+/// its class, so the label set stays bounded.
+pub fn status_label(status: u16) -> &'static str {
+    const KNOWN: [(u16, &str); 18] = [
+        (200, "200"),
+        (201, "201"),
+        (204, "204"),
+        (304, "304"),
+        (400, "400"),
+        (401, "401"),
+        (403, "403"),
+        (404, "404"),
+        (409, "409"),
+        (412, "412"),
+        (413, "413"),
+        (415, "415"),
+        (429, "429"),
+        (500, "500"),
+        (501, "501"),
+        (502, "502"),
+        (503, "503"),
+        (504, "504"),
+    ];
+    if let Some((_, label)) = KNOWN.iter().find(|(s, _)| *s == status) {
+        return label;
+    }
+    match status / 100 {
+        1 => "1xx",
+        2 => "2xx",
+        3 => "3xx",
+        4 => "4xx",
+        _ => "5xx",
+    }
 }

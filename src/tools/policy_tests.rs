@@ -2,9 +2,9 @@
 //! and lists `[[test]]` cases, an input request (or target answer) and what must come out,
 //! run through the same translation the gateway does, with a readable diff on failure.
 
-use super::compile::compile_file;
-use super::diagnostics::Diagnostic;
-use crate::mapping::translate::{preview, Direction};
+use crate::flow::dry_run::{preview, Direction};
+use crate::policy::compile::compile_file;
+use crate::policy::diagnostics::Diagnostic;
 use serde::Deserialize;
 use serde_json::Value;
 use std::fmt::Write as _;
@@ -131,7 +131,7 @@ fn run_file(file: &Path, report: &mut Report) -> Result<(), Vec<Diagnostic>> {
             format!("cannot read policy {}: {e}", policy_path.display()),
         )]
     })?;
-    let tenant = compile_file(&policy_path, &policy_source)?;
+    let tenant = std::sync::Arc::new(compile_file(&policy_path, &policy_source)?);
     let mut errors = Vec::new();
     for case in &tf.tests {
         let span = case.span();

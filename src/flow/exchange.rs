@@ -1,0 +1,133 @@
+//! Step 6: one exchange with the target, through whatever [`Exchange`] the adapter gives (the
+//! pooled Pingora client in `proxy`, a canned answer in a dry run): the request translated and
+//! built, the upstream metrics, and what the target's back-pressure teaches (after a 429/423
+//! the tenant waits at the gateway, not at the target).
+
+use super::body::Body;
+use super::translate::{self, Asked};
+use super::Gateway;
+use crate::mapping::Stats;
+use crate::policy::Tenant;
+use crate::scim::error::ScimError;
+use crate::telemetry::metrics::{self, UpstreamErrorKind};
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::HeaderMap;
+use std::time::{Duration, Instant};
+
+pub use super::request::UpstreamRequest;
+
+/// The target's answer, read whole.
+#[derive(Debug)]
+pub struct UpstreamResponse {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// Why an exchange failed; `kind` is the metric label, `detail` is safe to show the IdP.
+#[derive(Debug)]
+pub struct ExchangeError {
+    pub kind: UpstreamErrorKind,
+    pub detail: String,
+}
+
+impl ExchangeError {
+    pub fn new(kind: UpstreamErrorKind, detail: impl Into<String>) -> Self {
+        ExchangeError {
+            kind,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Sends one request to a tenant's target and reads the whole answer, within the tenant's
+/// timeouts. Only `proxy` (and the dry run's canned answer) implement it.
+#[async_trait]
+pub trait Exchange: Send + Sync {
+    async fn exchange(
+        &self,
+        tenant: &Tenant,
+        req: &UpstreamRequest,
+    ) -> Result<UpstreamResponse, ExchangeError>;
+}
+
+/// The outcome of [`send`].
+pub enum Sent {
+    Answered(UpstreamResponse),
+    /// Every operation was dropped by policy: the target has nothing to do.
+    NothingToSend,
+}
+
+/// How long a tenant is held after a 429/423 without a usable `Retry-After`.
+const DEFAULT_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Translate one request (`body` is the one parsed message), send it, and learn from the
+/// target's back-pressure. `rules` counts the translation rules applied.
+pub async fn send(
+    gw: &Gateway<'_>,
+    tenant: &Tenant,
+    asked: &Asked<'_>,
+    mut body: Body,
+    rules: &mut u32,
+) -> Result<Sent, ScimError> {
+    let mut stats = Stats::default();
+    let changes = translate::request(tenant, asked, &mut body, &mut stats);
+    metrics::record_rules(&tenant.name, stats.by_kind());
+    if !stats.notes.is_empty() {
+        tracing::debug!(tenant = %tenant.name, changes = ?stats.notes, "request rewritten");
+    }
+    *rules += stats.total();
+    let changes = changes?;
+    if changes.nothing_to_send {
+        return Ok(Sent::NothingToSend);
+    }
+    let bytes = match &body {
+        Body::None => None,
+        Body::Opaque(b) => Some(b.clone()),
+        Body::Json(m) => Some(m.to_upstream(tenant.translates())?),
+    };
+    let query = changes.query.as_deref().or(asked.query);
+    let rest = changes.rest.as_deref().unwrap_or(asked.rest);
+    let req = super::request::build(tenant, asked.method, rest, query, asked.headers, bytes);
+
+    let started = Instant::now();
+    let result = gw.upstream.exchange(tenant, &req).await;
+    metrics::UPSTREAM_DURATION
+        .with_label_values(&[&tenant.name])
+        .observe(started.elapsed().as_secs_f64());
+    let resp = result.map_err(|e| {
+        metrics::UPSTREAM_ERRORS
+            .with_label_values(&[&tenant.name, e.kind.label()])
+            .inc();
+        tracing::warn!(tenant = %tenant.name, kind = e.kind.label(), detail = %e.detail, "upstream exchange failed");
+        match e.kind {
+            UpstreamErrorKind::Timeout => ScimError::gateway_timeout(e.detail),
+            _ => ScimError::bad_gateway(e.detail),
+        }
+    })?;
+    learn(gw, tenant, &resp);
+    Ok(Sent::Answered(resp))
+}
+
+/// What the target's status says about the tenant: 5xx counted, 429/423 held.
+fn learn(gw: &Gateway<'_>, tenant: &Tenant, resp: &UpstreamResponse) {
+    if resp.status >= 500 {
+        metrics::UPSTREAM_ERRORS
+            .with_label_values(&[&tenant.name, UpstreamErrorKind::Status5xx.label()])
+            .inc();
+    }
+    if resp.status == 429 || resp.status == 423 {
+        let wait = resp
+            .headers
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::ratelimit::parse_retry_after)
+            .unwrap_or(DEFAULT_BACKOFF);
+        gw.backoff.hold(&tenant.name, wait);
+        metrics::UPSTREAM_ERRORS
+            .with_label_values(&[&tenant.name, UpstreamErrorKind::Throttled.label()])
+            .inc();
+        tracing::warn!(tenant = %tenant.name, status = resp.status, wait_ms = wait.as_millis() as u64, "SCIM target is throttling");
+    }
+}

@@ -1,0 +1,80 @@
+//! Step 8: one request, one event: the request counter and duration (recorded before the answer
+//! is written, so a client that scrapes right after its answer sees its own request) and one
+//! access-log line — bounded labels, no token, no body, personal data only where the tenant's
+//! `[log] pii = true` allows it. The access log is its own target, `scimgate::access`.
+
+use super::Reply;
+use crate::policy::Tenant;
+use crate::scim::resource::Resource;
+use crate::telemetry::metrics::{self, NO_TENANT};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What the flow learned about one request, for its metrics and access-log line.
+#[derive(Default)]
+pub struct Seen {
+    pub tenant: Option<Arc<Tenant>>,
+    pub resource: Resource,
+    /// The id in `/Users/{id}` or `/Groups/{id}` (an opaque identifier, not PII).
+    pub resource_id: Option<String>,
+    pub upstream_status: Option<u16>,
+    pub upstream_ms: Option<f64>,
+    /// Translation rules applied, request and response.
+    pub rules: u32,
+    /// Only for tenants with `[log] pii = true`: the `userName` the request carried.
+    pub user_name: Option<String>,
+}
+
+impl Seen {
+    /// Learn the tenant and endpoint of a routed request (`rest` is canonical).
+    pub fn routed(&mut self, tenant: &Arc<Tenant>, rest: &str) {
+        self.tenant = Some(Arc::clone(tenant));
+        self.resource = Resource::classify(rest);
+        if matches!(self.resource, Resource::Users | Resource::Groups) {
+            self.resource_id = rest
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .nth(1)
+                .map(|id| id.chars().take(128).collect());
+        }
+    }
+
+    /// The `userName` of a request body, for tenants that log it.
+    pub fn body(&mut self, tenant: &Tenant, body: Option<&Value>) {
+        if tenant.log.pii {
+            self.user_name = body
+                .and_then(|v| crate::scim::message::field(v, "userName"))
+                .and_then(Value::as_str)
+                .map(|s| s.chars().take(256).collect());
+        }
+    }
+}
+
+/// Count the request and write its access-log line.
+pub fn record(method: &http::Method, seen: &Seen, reply: &Reply, elapsed: Duration) {
+    let status = reply.status;
+    let method = metrics::method_label(method);
+    let tenant = seen.tenant.as_ref().map_or(NO_TENANT, |t| t.name.as_str());
+    let resource = seen.resource.label();
+    metrics::REQUESTS
+        .with_label_values(&[tenant, resource, method, metrics::status_label(status)])
+        .inc();
+    metrics::REQUEST_DURATION
+        .with_label_values(&[tenant, resource, method])
+        .observe(elapsed.as_secs_f64());
+    tracing::info!(
+        target: "scimgate::access",
+        tenant,
+        resource,
+        resource_id = seen.resource_id.as_deref(),
+        method,
+        status,
+        upstream_status = seen.upstream_status,
+        upstream_ms = seen.upstream_ms,
+        duration_ms = elapsed.as_secs_f64() * 1000.0,
+        rules = seen.rules,
+        user_name = seen.user_name.as_deref(),
+        "request"
+    );
+}

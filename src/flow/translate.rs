@@ -1,0 +1,295 @@
+//! Steps 5 and 7: the tenant's translation, both ways, on the one parsed message. Requests: the
+//! IdP's dialect normalised ([`crate::dialect`]), the shape checked, the tenant's rules applied
+//! ([`crate::mapping`]), the target's profile respected. Answers: Zoom errors wrapped, maps run
+//! backwards, Okta's paging, `ServiceProviderConfig` limits, target URLs rebased. A tenant that
+//! translates nothing returns at once.
+
+use super::body::Body;
+use super::response::{pass_headers, Rebase};
+use super::Reply;
+use crate::dialect;
+use crate::mapping::{bulk, patch, query, resource, Kind, Stats};
+use crate::policy::model::{Idp, Profile};
+use crate::policy::Tenant;
+use crate::scim::error::ScimError;
+use crate::scim::message::{check_bulk, check_patch, field, field_mut};
+use crate::scim::resource::Resource;
+use bytes::Bytes;
+use http::{HeaderMap, Method};
+use serde_json::Value;
+
+/// A request as the IdP sent it, in its canonical form.
+#[derive(Debug, Clone, Copy)]
+pub struct Asked<'a> {
+    pub method: &'a Method,
+    /// The canonical path after the tenant route.
+    pub rest: &'a str,
+    pub query: Option<&'a str>,
+    pub headers: &'a HeaderMap,
+}
+
+/// What changed in a request besides its body; `None` fields stay as the IdP sent them.
+#[derive(Debug, Default)]
+pub struct RequestChanges {
+    /// The path after the tenant route, when the target names an endpoint differently.
+    pub rest: Option<String>,
+    pub query: Option<String>,
+    /// A PATCH whose every operation was dropped (nulls in `drop` mode, drops, Entra's empty
+    /// member removals): nothing is left to send, the gateway answers 204 itself.
+    pub nothing_to_send: bool,
+}
+
+/// Translate a request of `tenant` in place: query, path and the parsed body.
+pub fn request(
+    tenant: &Tenant,
+    asked: &Asked<'_>,
+    body: &mut Body,
+    stats: &mut Stats,
+) -> Result<RequestChanges, ScimError> {
+    let mut out = RequestChanges::default();
+    if !tenant.translates() {
+        return Ok(out);
+    }
+    let (rules, idp, profile) = (&tenant.rules, tenant.idp, tenant.upstream.profile);
+    let (method, rest) = (asked.method, asked.rest);
+    let lenient = idp == Idp::Entra;
+    let kind = Kind::from_rest(rest);
+    let resource = Resource::classify(rest);
+
+    if let Some(q) = asked.query.filter(|q| !q.is_empty()) {
+        out.query = translate_query(tenant, kind, q, stats)?;
+    }
+    if profile == Profile::Gluu {
+        out.rest = dialect::profile::gluu_rest(rest, stats);
+    }
+
+    let Body::Json(message) = body else {
+        return Ok(out);
+    };
+    let v = &mut message.value;
+    let before = stats.total();
+    match resource {
+        Resource::Bulk if method == Method::POST => {
+            check_bulk(v)?;
+            for_each_bulk_op(v, |m, k, data| dialect_body(idp, &m, k, data, stats));
+            check_bulk(v)?;
+            bulk::apply_request(rules, v, lenient, stats)?;
+            if profile == Profile::Webex {
+                dialect::profile::webex_bulk(v, stats)?;
+            }
+        }
+        Resource::Search if method == Method::POST => {
+            if let Some(obj) = v.as_object_mut() {
+                if idp == Idp::Okta {
+                    dialect::okta::integer_paging(obj, stats);
+                }
+            }
+            if idp == Idp::Entra {
+                if let Some(Value::String(f)) = field_mut(v, "filter") {
+                    if let Some(new) = dialect::entra::filter(f, stats) {
+                        *f = new;
+                    }
+                }
+            }
+            query::rewrite_search_body(rules, kind, v, lenient, stats)?;
+            let filter = field(v, "filter").and_then(Value::as_str);
+            if let (Profile::Webex, Some(f)) = (profile, filter) {
+                dialect::profile::webex_filter(f)?;
+            }
+        }
+        Resource::Users | Resource::Groups | Resource::Me => {
+            if let Some(k) = kind {
+                let ops_before = operation_count(v);
+                dialect_body(idp, method, k, v, stats);
+                if method == Method::PATCH {
+                    check_patch(v)?;
+                    patch::apply_request(rules, k, v, lenient, stats)?;
+                    out.nothing_to_send =
+                        ops_before.is_some_and(|n| n > 0) && operation_count(v) == Some(0);
+                } else {
+                    resource::apply_request(rules, k, v, stats);
+                }
+            }
+        }
+        _ => {}
+    }
+    if stats.total() != before {
+        message.raw = None;
+    }
+    Ok(out)
+}
+
+/// The query: Entra's filter dialect, the tenant's maps, Webex's filter limits, the profile's
+/// `count` cap. Every parameter is read decoded, by its lower-cased name.
+fn translate_query(
+    tenant: &Tenant,
+    kind: Option<Kind>,
+    q: &str,
+    stats: &mut Stats,
+) -> Result<Option<String>, ScimError> {
+    let (idp, profile) = (tenant.idp, tenant.upstream.profile);
+    let mut current = q.to_string();
+    let mut changed = false;
+    if idp == Idp::Entra {
+        if let Some(new) = query::map_params(&current, |name, value| {
+            Ok(if name == "filter" {
+                dialect::entra::filter(value, stats)
+            } else {
+                None
+            })
+        })? {
+            current = new;
+            changed = true;
+        }
+    }
+    let lenient = idp == Idp::Entra;
+    if let Some(new) = query::rewrite_query(&tenant.rules, kind, &current, lenient, stats)? {
+        current = new;
+        changed = true;
+    }
+    if profile == Profile::Webex {
+        query::map_params(&current, |name, value| {
+            if name == "filter" {
+                dialect::profile::webex_filter(value)?;
+            }
+            Ok(None)
+        })?;
+    }
+    if let Some((max, what)) = dialect::profile::max_count(profile) {
+        if let Some(new) = dialect::profile::clamp_count(&current, max, stats, what)? {
+            current = new;
+            changed = true;
+        }
+    }
+    Ok(changed.then_some(current))
+}
+
+/// How many operations a PatchOp has.
+fn operation_count(v: &Value) -> Option<usize> {
+    crate::scim::message::operations(v).map(Vec::len)
+}
+
+/// The IdP dialect on one resource or PatchOp body (`method` is the request's or the Bulk
+/// operation's).
+fn dialect_body(idp: Idp, method: &Method, kind: Kind, v: &mut Value, stats: &mut Stats) {
+    match (idp, method) {
+        (Idp::Entra, &Method::PATCH) => dialect::entra::patch(kind, v, stats),
+        (Idp::Entra, _) => {
+            if let Some(obj) = v.as_object_mut() {
+                dialect::entra::resource(kind, obj, true, stats);
+            }
+        }
+        (Idp::Okta, &Method::PATCH) => dialect::okta::patch(v, stats),
+        (Idp::Okta, &Method::PUT) => {
+            if let Some(obj) = v.as_object_mut() {
+                dialect::okta::strip_read_only(obj, stats);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Call `f(method, kind, data)` for every Bulk operation with a resource path and data.
+fn for_each_bulk_op(body: &mut Value, mut f: impl FnMut(Method, Kind, &mut Value)) {
+    let Some(ops) = crate::scim::message::operations_mut(body) else {
+        return;
+    };
+    for op in ops.iter_mut() {
+        let method = field(op, "method").and_then(Value::as_str).unwrap_or("");
+        let Ok(method) = Method::from_bytes(method.to_ascii_uppercase().as_bytes()) else {
+            continue;
+        };
+        let kind = field(op, "path")
+            .and_then(Value::as_str)
+            .and_then(Kind::from_rest);
+        if let (Some(k), Some(d)) = (kind, field_mut(op, "data")) {
+            f(method, k, d);
+        }
+    }
+}
+
+/// What the IdP gets for the target's answer `(status, headers, body)`: the status (Entra's
+/// filtered query that the target answers 404 becomes an empty ListResponse), headers passed
+/// and rebased, and the body translated back. `rules` counts the rules applied.
+pub fn respond(
+    tenant: &Tenant,
+    asked: &Asked<'_>,
+    resp: super::exchange::UpstreamResponse,
+    public_base: &str,
+    rules: &mut u32,
+) -> Reply {
+    let rebase = Rebase {
+        upstream: &tenant.upstream,
+        public_base,
+    };
+    let headers = pass_headers(&rebase, &resp.headers);
+    let mut stats = Stats::default();
+    let (status, body) = answer(tenant, asked, resp.status, &resp.body, &rebase, &mut stats);
+    crate::telemetry::metrics::record_rules(&tenant.name, stats.by_kind());
+    if !stats.notes.is_empty() {
+        tracing::debug!(tenant = %tenant.name, changes = ?stats.notes, "response rewritten");
+    }
+    *rules += stats.total();
+    let (headers, body) = match body {
+        Some(b) if status != resp.status => (
+            vec![("content-type", "application/scim+json".to_string())],
+            Bytes::from(b),
+        ),
+        Some(b) => (headers, Bytes::from(b)),
+        None => (headers, resp.body),
+    };
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// The status and, if it changed, the body the IdP gets: Zoom errors wrapped as SCIM errors,
+/// maps run backwards, Okta's integer paging, `ServiceProviderConfig` bulk limits lowered to
+/// what the gateway enforces, target URLs rebased.
+pub fn answer(
+    tenant: &Tenant,
+    asked: &Asked<'_>,
+    status: u16,
+    body: &[u8],
+    rebase: &Rebase<'_>,
+    stats: &mut Stats,
+) -> (u16, Option<Vec<u8>>) {
+    let (method, rest, query) = (asked.method, asked.rest, asked.query);
+    if tenant.idp == Idp::Entra && dialect::entra::empty_list_for(method, rest, query, status) {
+        dialect::note(stats, "entra: 404 on a query answered as an empty list");
+        return (200, serde_json::to_vec(&dialect::entra::empty_list()).ok());
+    }
+    let zoom_error = tenant.upstream.profile == Profile::Zoom && status >= 400;
+    let spc = status == 200 && Resource::classify(rest) == Resource::ServiceProviderConfig;
+    let parse = tenant.rules.maps_responses() || zoom_error || spc || tenant.idp == Idp::Okta;
+    if !parse || body.is_empty() {
+        return (status, rebase.body(body));
+    }
+    let Ok(mut v) = serde_json::from_slice::<Value>(body) else {
+        return (status, None);
+    };
+    let before = stats.total();
+    if zoom_error {
+        if let Some(wrapped) = dialect::profile::zoom_error(status, &v) {
+            dialect::note(stats, "zoom: error wrapped as a SCIM error");
+            v = wrapped;
+        }
+    }
+    let spc_changed = spc && super::police::service_provider_config(tenant, &mut v);
+    crate::mapping::translate::response(&tenant.rules, rest, &mut v, stats);
+    if tenant.idp == Idp::Okta {
+        if let Some(obj) = v.as_object_mut() {
+            if obj.contains_key("Resources") {
+                dialect::okta::integer_paging(obj, stats);
+            }
+        }
+    }
+    let rebased = rebase.value(&mut v);
+    let changed = rebased || spc_changed || stats.total() != before;
+    (
+        status,
+        changed.then(|| serde_json::to_vec(&v).ok()).flatten(),
+    )
+}
