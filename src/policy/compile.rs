@@ -403,10 +403,9 @@ impl Cx<'_> {
             );
             return None;
         }
-        let mut store = pingora::tls::RootCertStore::empty();
-        match pingora::tls::load_ca_file_into_store(&path, &mut store) {
-            Ok(()) if !store.is_empty() => Some(path),
-            Ok(()) => {
+        match ca_certificates(&path) {
+            Ok(n) if n > 0 => Some(path),
+            Ok(_) => {
                 self.err(
                     c,
                     "E034",
@@ -420,9 +419,8 @@ impl Cx<'_> {
                     c,
                     "E034",
                     format!(
-                        "ca_file {} is not a PEM file of certificates: {}",
+                        "ca_file {} is not a PEM file of certificates: {e}",
                         path.display(),
-                        e.etype().as_str()
                     ),
                     Some("a PEM file of CA certificates"),
                 );
@@ -687,4 +685,19 @@ bearer_env = "ACME_TOKEN"
         assert!(parse_base_url("http:///x").is_err());
         assert!(parse_base_url("http://x/a/../b").is_err());
     }
+}
+
+/// How many CA certificates a PEM file holds, each one usable as a trust anchor (what the
+/// upstream client will load), or why not.
+fn ca_certificates(path: &std::path::Path) -> Result<usize, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| e.to_string())?;
+    let mut store = rustls::RootCertStore::empty();
+    for cert in certs {
+        store.add(cert).map_err(|e| e.to_string())?;
+    }
+    Ok(store.len())
 }
