@@ -2,6 +2,13 @@
 //! every panel query of `deploy/grafana/scimgate.json`, run by a real Prometheus scraping a
 //! gateway under a small mixed load, returns data; the queries name only contract metrics;
 //! `deploy/prometheus/alerts.yml` passes `promtool check rules`, loads and evaluates cleanly.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)] // tests may panic; src/ may not (Cargo.toml [lints])
 
 mod common;
 use common::*;

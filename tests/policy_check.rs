@@ -1,6 +1,13 @@
 //! `scimgate check` on one fixture directory per failure mode, asserting the exact diagnostics
 //! (golden files: tests/fixtures/policy-errors/<case>/expected.txt), and `serve` refusing to
 //! start on the same files.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)] // tests may panic; src/ may not (Cargo.toml [lints])
 
 use std::path::Path;
 use std::process::Command;

@@ -1,5 +1,12 @@
 //! SCIM flows through the gateway in front of the real scim2-server: users and groups from
 //! create to delete, filters, bulk, search, discovery, ETags, big bodies, and the metrics.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)] // tests may panic; src/ may not (Cargo.toml [lints])
 
 mod common;
 use common::*;

@@ -5,6 +5,13 @@
 //! strictly; PATCH and Bulk messages have the shape RFC 7644 gives them. Every refusal is a SCIM
 //! error from the gateway and the target receives nothing. All requests go over raw sockets so
 //! that no HTTP client normalises the path, the headers or the body bytes.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)] // tests may panic; src/ may not (Cargo.toml [lints])
 
 mod common;
 use common::*;

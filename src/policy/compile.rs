@@ -164,7 +164,9 @@ impl Cx<'_> {
             Some("must start with '/'")
         } else if trimmed.len() > 256 {
             Some("is longer than 256 characters")
-        } else if trimmed[1..]
+        } else if trimmed
+            .strip_prefix('/')
+            .unwrap_or(trimmed)
             .split('/')
             .any(|seg| seg.is_empty() || seg == "." || seg == "..")
         {
@@ -517,18 +519,16 @@ fn fill_vars(
 ) -> Result<String, String> {
     let mut out = String::with_capacity(url.len());
     let mut rest = url;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        let Some(close) = after.find('}') else {
+    while let Some((before, after)) = rest.split_once('{') {
+        out.push_str(before);
+        let Some((name, next)) = after.split_once('}') else {
             return Err(after.to_string());
         };
-        let name = &after[..close];
         match vars.get(name) {
             Some(v) => out.push_str(v.get_ref()),
             None => return Err(name.to_string()),
         }
-        rest = &after[close + 1..];
+        rest = next;
     }
     out.push_str(rest);
     Ok(out)
@@ -590,6 +590,21 @@ pub fn parse_base_url(text: &str) -> Result<BaseUrl, &'static str> {
         authority,
         path,
     })
+}
+
+/// How many CA certificates a PEM file holds, each one usable as a trust anchor (what the
+/// upstream client will load), or why not.
+fn ca_certificates(path: &std::path::Path) -> Result<usize, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| e.to_string())?;
+    let mut store = rustls::RootCertStore::empty();
+    for cert in certs {
+        store.add(cert).map_err(|e| e.to_string())?;
+    }
+    Ok(store.len())
 }
 
 #[cfg(test)]
@@ -685,19 +700,4 @@ bearer_env = "ACME_TOKEN"
         assert!(parse_base_url("http:///x").is_err());
         assert!(parse_base_url("http://x/a/../b").is_err());
     }
-}
-
-/// How many CA certificates a PEM file holds, each one usable as a trust anchor (what the
-/// upstream client will load), or why not.
-fn ca_certificates(path: &std::path::Path) -> Result<usize, String> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::CertificateDer;
-    let certs = CertificateDer::pem_file_iter(path)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| e.to_string())?;
-    let mut store = rustls::RootCertStore::empty();
-    for cert in certs {
-        store.add(cert).map_err(|e| e.to_string())?;
-    }
-    Ok(store.len())
 }

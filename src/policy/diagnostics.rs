@@ -48,10 +48,10 @@ pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
     while !source.is_char_boundary(offset) {
         offset -= 1;
     }
-    let before = &source[..offset];
+    let before = source.get(..offset).unwrap_or_default();
     let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
-    let col = before[line_start..].chars().count() + 1;
+    let this_line = before.rsplit('\n').next().unwrap_or_default();
+    let col = this_line.chars().count() + 1;
     (line, col)
 }
 

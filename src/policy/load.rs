@@ -70,7 +70,7 @@ fn policy_files(dir: &Path) -> Result<Vec<PathBuf>, Vec<Diagnostic>> {
 fn cross_checks(tenants: &[Tenant]) -> Vec<Diagnostic> {
     let mut errors = Vec::new();
     for (i, b) in tenants.iter().enumerate() {
-        for a in &tenants[..i] {
+        for a in tenants.iter().take(i) {
             if a.name == b.name {
                 errors.push(
                     at(

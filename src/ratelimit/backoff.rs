@@ -1,12 +1,3 @@
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
 //! Upstream back-pressure: per-tenant holds set when a target answers 429/423 with Retry-After.
 //! While a tenant is held the gateway answers for the target instead of forwarding.
 

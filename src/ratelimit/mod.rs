@@ -1,12 +1,3 @@
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
 //! Per-tenant rate limiting behind the [`Limiter`] trait, with a local GCRA default.
 //! Also upstream back-pressure ([`Backoff`]) and HTTP `Retry-After` parsing and formatting.
 

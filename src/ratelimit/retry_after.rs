@@ -1,12 +1,3 @@
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
 //! Parsing of the HTTP `Retry-After` header (RFC 9110 §10.2.3) into a wait from now.
 //! Hand-written HTTP-date parsing (IMF-fixdate, RFC 850, asctime) keeps dependencies out.
 

@@ -1,12 +1,3 @@
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
 //! RFC 7644 §3.7 Bulk splitting: order an oversize BulkRequest's operations by their
 //! `bulkId:` references, cut them into chunks, carry learned ids forward and merge the answers.
 //!

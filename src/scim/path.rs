@@ -1,15 +1,5 @@
 //! SCIM attribute paths (RFC 7644 §3.10) and PATCH / mapping-rule paths (§3.5.2): parse, print, compare.
 //! Printing is canonical (parse → print → parse is the identity); names compare case-insensitively.
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic,
-        clippy::string_slice
-    )
-)]
 
 use std::fmt;
 use std::str::FromStr;
