@@ -7,8 +7,8 @@ use super::{
     ENTERPRISE,
 };
 use crate::mapping::{Kind, Stats};
-use crate::scim::filter::{parse_filter, parse_filter_with, Filter, ParseOptions};
-use crate::scim::path::{parse_path_with, PatchPath};
+use crate::scim::expr::{parse_filter, parse_filter_with, Filter, ParseOptions};
+use crate::scim::expr::{parse_path_with, PatchPath};
 use crate::scim::value;
 use serde_json::{Map, Value};
 

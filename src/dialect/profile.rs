@@ -6,7 +6,7 @@ use super::note;
 use crate::mapping::Stats;
 use crate::policy::model::Profile;
 use crate::scim::error::{ScimError, ScimType};
-use crate::scim::filter::{parse_filter_with, CompareOp, Filter, ParseOptions};
+use crate::scim::expr::{parse_filter_with, CompareOp, Filter, ParseOptions};
 use serde_json::Value;
 
 /// Webex: most operations in one Bulk request, and the `failOnErrors` range.

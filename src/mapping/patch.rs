@@ -9,8 +9,8 @@ use super::resource::{
 use super::rules::{Kind, KindRules, NullMode, Rules};
 use super::Stats;
 use crate::scim::error::{ScimError, ScimType};
-use crate::scim::filter::ParseOptions;
-use crate::scim::path::{parse_path_with, AttrPath, PatchPath};
+use crate::scim::expr::ParseOptions;
+use crate::scim::expr::{parse_path_with, AttrPath, PatchPath};
 use crate::scim::value;
 use serde_json::{Map, Value};
 

@@ -5,8 +5,8 @@
 use super::rules::{Kind, KindRules, Rules};
 use super::Stats;
 use crate::scim::error::{ScimError, ScimType};
-use crate::scim::filter::{parse_filter_with, ParseOptions};
-use crate::scim::path::{parse_attr_path, AttrPath, PatchPath};
+use crate::scim::expr::{parse_attr_path, AttrPath, PatchPath};
+use crate::scim::expr::{parse_filter_with, ParseOptions};
 use crate::scim::value;
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::Value;

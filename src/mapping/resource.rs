@@ -5,7 +5,7 @@
 
 use super::rules::{Kind, KindRules, NullMode, NullPolicy, Rules, TransformRule};
 use super::Stats;
-use crate::scim::path::{AttrPath, PatchPath};
+use crate::scim::expr::{AttrPath, PatchPath};
 use crate::scim::value;
 use serde_json::{Map, Value};
 

@@ -2,8 +2,8 @@
 //! policy load. Errors carry the byte span of the offending value for file:line:col diagnostics.
 
 use crate::policy::file::{DropFile, MapFile, NullsFile, SetFile, TransformFile};
-use crate::scim::filter::ParseError;
-use crate::scim::path::{parse_attr_path, parse_path, AttrPath, PatchPath};
+use crate::scim::expr::ParseError;
+use crate::scim::expr::{parse_attr_path, parse_path, AttrPath, PatchPath};
 use crate::scim::value::{self, CORE_GROUP_URN, CORE_USER_URN};
 use serde_json::Value;
 use std::ops::Range;

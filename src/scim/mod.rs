@@ -3,9 +3,8 @@
 
 pub mod bulk_split;
 pub mod error;
-pub mod filter;
+pub mod expr;
 pub mod json;
 pub mod message;
-pub mod path;
 pub mod resource;
 pub mod value;

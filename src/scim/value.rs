@@ -5,8 +5,7 @@ use std::cmp::Ordering;
 
 use serde_json::{Map, Number, Value};
 
-use super::filter::{CompareOp, Filter};
-use super::path::{AttrPath, PatchPath};
+use super::expr::{AttrPath, CompareOp, Filter, PatchPath};
 
 /// Core schema of User resources; a path qualified with it addresses the top level.
 pub const CORE_USER_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
@@ -638,8 +637,8 @@ pub fn fix_schemas(resource: &mut Value, core_urn: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scim::filter::{parse_filter, parse_filter_with, strategies, ParseOptions};
-    use crate::scim::path::parse_path;
+    use crate::scim::expr::parse_path;
+    use crate::scim::expr::{parse_filter, parse_filter_with, strategies, ParseOptions};
     use proptest::prelude::*;
     use serde_json::json;
 

@@ -4,7 +4,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::filter::{self, Filter, ParseError, ParseOptions};
+use super::filter::{self, Filter};
+use super::{ParseError, ParseOptions};
 
 /// `[urn ":"] name ["." sub]`, e.g. `name.givenName` or
 /// `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value`.
@@ -284,8 +285,8 @@ fn trim(input: &str) -> (usize, &str) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::filter::{parse_filter, strategies, CompareOp};
     use super::*;
-    use crate::scim::filter::{parse_filter, strategies, CompareOp};
     use proptest::prelude::*;
     use serde_json::json;
 
