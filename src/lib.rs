@@ -3,24 +3,31 @@
 //!
 //! # How a request flows
 //!
-//! 1. [`flow::route`]: the longest `route` prefix picks the tenant; the rest of the path is
-//!    sanitised so nothing climbs out of the target's base path. Unknown route: 404.
+//! [`flow::serve`] is the whole life of a request, one phase after another, with no Pingora in
+//! sight; [`proxy`] is the only module that imports Pingora and only adapts a session to it.
+//!
+//! 1. [`flow::route`]: the longest `route` prefix picks the tenant (404 otherwise); the rest of
+//!    the path, the query and the forwarded headers get their one canonical form, and every
+//!    spelling that could mean something else to the target is refused (400).
 //! 2. [`flow::auth`]: the IdP's bearer secret, hashed and compared in constant time with the
 //!    tenant's digests. Missing or wrong: 401 with `WWW-Authenticate: Bearer`.
-//!    [`flow::police`]: the target's back-pressure and the tenant's quota ([`ratelimit`], 429
-//!    with `Retry-After`), RFC 7644 Bulk caps (413, or a split in `proxy`).
-//! 3. [`flow::body`]: media type (415), size while reading (413), one JSON object of bounded
-//!    depth (400 invalidSyntax).
-//! 4. [`dialect`] then [`mapping`] then the target profile: the IdP's dialect normalised, the
-//!    tenant's translation rules on the body, PATCH operations, Bulk data and
-//!    the query (400 invalidFilter/invalidPath); a tenant without rules parses nothing. Then
-//!    [`flow::request`]: base path + rest + query, an allowlist of headers, the target's own
-//!    secret, a `Content-Length`.
-//! 5. [`proxy::upstream`]: one exchange over Pingora's pooled client within the tenant's
-//!    timeouts (502 on connect failure, 504 past the timeout).
-//! 6. [`flow::response`]: status as the target sent it, the body mapped back to the IdP's
-//!    names ([`mapping::translate::response`]) and target URLs rebased on the tenant's public URL.
-//! 7. [`telemetry`]: one count, one duration, one log line (no ids, tokens or bodies).
+//! 3. [`flow::police`]: the target's back-pressure and the tenant's quota ([`ratelimit`], 429
+//!    with `Retry-After`), RFC 7644 Bulk caps (413, or a split in [`flow::bulk`]).
+//! 4. [`flow::body`]: media type (415), size while reading (413), one strict parse
+//!    ([`scim::json`], 400 invalidSyntax) into the message every later step works on.
+//! 5. [`flow::translate`]: the IdP's [`dialect`], the message's shape, the tenant's [`mapping`]
+//!    rules and the target's profile, on the body, PATCH operations, Bulk data and the query;
+//!    then [`flow::request`]: base path + canonical rest + query, one of each allowlisted
+//!    header, the target's own secret, a `Content-Length`.
+//! 6. [`flow::exchange`]: one exchange through the adapter's [`flow::exchange::Exchange`]
+//!    (Pingora's pooled client in [`proxy::upstream`]: 502 on connect failure, 504 past the
+//!    timeout); what the target's 429 teaches is kept.
+//! 7. [`flow::translate::respond`]: the answer mapped back to the IdP's names and target URLs
+//!    rebased on the tenant's public URL ([`flow::response`]).
+//! 8. [`flow::observe`]: one count, one duration, one log line (no tokens or bodies).
+//!
+//! `scimgate translate`, `scimgate test` and the golden tests run the same phases with a canned
+//! exchange ([`flow::dry_run`]).
 //!
 //! Policies ([`policy`]) are compiled once, checked with file:line:col diagnostics, and held
 //! in an [`arc_swap`]-backed store so a request always sees one consistent snapshot.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The load benchmark, one command, loopback only, bounded in time:
-#   benches/load/run.sh [seconds=10] [connections=64]
+#   benches/load/run.sh [seconds=10] [connections=64]      (SCIMGATE_BIN=path: another binary)
 # One canned SCIM upstream (nginx `return`ing SCIM JSON; list, user, create, patch), and the same
 # wrk mix (benches/load/mix.lua: 40 % GET list, 30 % GET by id, 15 % POST user, 15 % PATCH) sent
 # to: (1) the upstream directly, (2) nginx proxy_pass in front of it (as many workers as the
@@ -11,8 +11,9 @@ cd "$(dirname "$0")/../.."
 DUR=${1:-10} CONN=${2:-64} THREADS=${SCIMGATE_THREADS:-2}
 command -v nginx >/dev/null || { apt-get update -qq && apt-get install -y -qq nginx-light >/dev/null; }
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-cargo build --release --bins --quiet
-BIN=$PWD/target/release/scimgate
+# SCIMGATE_BIN=path runs another build (an earlier commit, to compare) instead of this tree's.
+if [ -z "${SCIMGATE_BIN:-}" ]; then cargo build --release --bins --quiet; fi
+BIN=${SCIMGATE_BIN:-$PWD/target/release/scimgate}
 W=$(mktemp -d); chmod 755 "$W"
 trap 'kill $(cat "$W"/*.pid 2>/dev/null) 2>/dev/null || true; rm -rf "$W"' EXIT
 UP=18290 PROXY=18291 GW=18292 ADMIN=18293

@@ -1,6 +1,6 @@
 //! The only place that knows Pingora: the glue between a Pingora session and [`flow::serve`].
 //! Every request is answered in `request_filter`: the flow reads the body through
-//! [`SessionBody`], talks to the target through the pooled client ([`upstream`]), and the
+//! `SessionBody`, talks to the target through the pooled client ([`upstream`]), and the
 //! answer is written here. (Pingora's own proxy loop sends headers before the body and loses
 //! bodies over its 64 KiB replay buffer; see docs/ARCHITECTURE.md.)
 
