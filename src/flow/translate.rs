@@ -70,7 +70,8 @@ pub fn request(
     let before = stats.total();
     match resource {
         Resource::Bulk if method == Method::POST => {
-            check_bulk(v)?;
+            // The dialect first (Entra's "Delete" op inside a PATCH operation's data is its
+            // spelling of remove), then the shape, then the rules.
             for_each_bulk_op(v, |m, k, data| dialect_body(idp, &m, k, data, stats));
             check_bulk(v)?;
             bulk::apply_request(rules, v, lenient, stats)?;
