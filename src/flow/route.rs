@@ -81,6 +81,10 @@ pub fn canonical_rest(rest: &str) -> Result<String, ScimError> {
         out.push('/');
         out.extend(utf8_percent_encode(&decoded, SEGMENT));
     }
+    // Re-encoding can lengthen a path (`"` is `%22`): the bound holds for what goes upstream.
+    if out.len() > MAX_REST_LEN {
+        return Err(ScimError::not_found("request path is too long"));
+    }
     Ok(out)
 }
 

@@ -86,6 +86,12 @@ fn refuses_every_spelling_that_could_leave_or_mislead() {
 #[test]
 fn refuses_overlong_paths() {
     assert_eq!(canonical_rest(&"/a".repeat(2000)).unwrap_err().status, 404);
+    // Found by fuzzing: a path within the bound whose canonical form is not.
+    let long = format!("/{}", "\"".repeat(1000));
+    assert_eq!(canonical_rest(&long).unwrap_err().status, 404);
+    let fits = format!("/{}", "\"".repeat(600));
+    let c = canonical_rest(&fits).unwrap();
+    assert_eq!(canonical_rest(&c).unwrap(), c);
 }
 
 #[test]
