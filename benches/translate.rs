@@ -1,5 +1,5 @@
 //! The translation engine on typical traffic, through the same steps the gateway runs (the one
-//! strict parse, `flow::translate::request`, the upstream bytes): an Entra user create, a 6-op
+//! strict parse, the Bulk caps, `flow::translate::request`, the upstream bytes): an Entra user create, a 6-op
 //! PATCH, a 100-op Bulk, a filter rewrite, and a request on a tenant that translates nothing.
 #![allow(
     clippy::unwrap_used,
@@ -52,6 +52,9 @@ fn run(
         Some(raw) => Body::Json(Message::parse(Bytes::copy_from_slice(raw)).unwrap()),
         None => Body::None,
     };
+    if let (true, Body::Json(m)) = (rest == "/Bulk", &mut b) {
+        scimgate::flow::police::bulk(tenant, m).unwrap();
+    }
     translate::request(tenant, &asked, &mut b, &mut Stats::default()).unwrap();
     match &b {
         Body::Json(m) => Some(m.to_upstream(tenant.translates()).unwrap()),
