@@ -1,12 +1,8 @@
 //! Per-request CPU cost of the gateway's own steps (no sockets): auth, body checks, routing,
 //! building the upstream request, and rebasing target URLs in a ListResponse.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)] // tests may panic; src/ may not (Cargo.toml [lints])
+// Tests may panic; src/ may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::indexing_slicing, clippy::string_slice)]
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use scimgate::flow;

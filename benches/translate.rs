@@ -1,13 +1,9 @@
 //! The translation engine on typical traffic, through the same steps the gateway runs (the one
 //! strict parse, the Bulk caps, `flow::translate::request`, the upstream bytes): an Entra user create, a 6-op
 //! PATCH, a 100-op Bulk, a filter rewrite, and a request on a tenant that translates nothing.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)] // tests may panic; src/ may not (Cargo.toml [lints])
+// Tests may panic; src/ may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::indexing_slicing, clippy::string_slice)]
 
 use bytes::Bytes;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};

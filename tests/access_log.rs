@@ -1,13 +1,9 @@
 //! The JSON access log: one line per request with tenant, method, resource type and id, status,
 //! upstream status, latency and rules applied; no token, secret or personal data unless the
 //! tenant opts in with `[log] pii = true`.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)] // tests may panic; src/ may not (Cargo.toml [lints])
+// Tests may panic; src/ may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::indexing_slicing, clippy::string_slice)]
 
 mod common;
 use common::*;

@@ -1,13 +1,9 @@
 //! Conformance through the gateway with a generic tenant and no rules: the third-party testers
 //! scim2-tester and scim-sanity must give exactly what they give straight against scim2-server
 //! (135 passed / 0 failed; 24 passed / 4 failed / 3 skipped), check by check.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)] // tests may panic; src/ may not (Cargo.toml [lints])
+// Tests may panic; src/ may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::indexing_slicing, clippy::string_slice)]
 
 mod common;
 use common::*;

@@ -2,13 +2,9 @@
 //! with what the target must receive) through the running gateway: the request the recording
 //! upstream saw must equal the case's `upstream` (bodies as JSON; `query-decoded` compares the
 //! query after percent-decoding).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)] // tests may panic; src/ may not (Cargo.toml [lints])
+// Tests may panic; src/ may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::indexing_slicing, clippy::string_slice)]
 
 mod common;
 use common::*;

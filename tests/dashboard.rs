@@ -2,13 +2,9 @@
 //! every panel query of `deploy/grafana/scimgate.json`, run by a real Prometheus scraping a
 //! gateway under a small mixed load, returns data; the queries name only contract metrics;
 //! `deploy/prometheus/alerts.yml` passes `promtool check rules`, loads and evaluates cleanly.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)] // tests may panic; src/ may not (Cargo.toml [lints])
+// Tests may panic; src/ may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::indexing_slicing, clippy::string_slice)]
 
 mod common;
 use common::*;

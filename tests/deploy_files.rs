@@ -6,13 +6,9 @@
 //! the repository; the policies the compose stack and the Kubernetes ConfigMap ship must pass
 //! `scimgate check`. `SCIMGATE_ALLOW_MISSING_DASHBOARD=1` tolerates a missing
 //! `deploy/grafana/scimgate.json`.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)] // tests may panic; src/ may not (Cargo.toml [lints])
+// Tests may panic; src/ may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::indexing_slicing, clippy::string_slice)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,13 +1,9 @@
 //! IdP dialects and target profiles through the running gateway: an Entra provisioning session
 //! replayed into the real scim2-server leaves the state the IdP intended; Entra's 404-on-query,
 //! Zoom's Accept header and error bodies, and a fully dropped PATCH, against a recording upstream.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)] // tests may panic; src/ may not (Cargo.toml [lints])
+// Tests may panic; src/ may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::indexing_slicing, clippy::string_slice)]
 
 mod common;
 use common::*;

@@ -1,13 +1,9 @@
 //! Every answer the gateway makes itself: status, SCIM error body, and that the target saw
 //! nothing. Also what the target does see: its own secret, never the IdP's token, and exact
 //! bodies with a Content-Length. A recording upstream stands in for the target here.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)] // tests may panic; src/ may not (Cargo.toml [lints])
+// Tests may panic; src/ may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::indexing_slicing, clippy::string_slice)]
 
 mod common;
 use common::*;

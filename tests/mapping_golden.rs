@@ -3,13 +3,9 @@
 //! a policy), `input.json` (direction, method, path, body) and `expected.json` (what the target,
 //! or for responses the IdP, receives; `{"error": …}` for a refusal). Bodies compare as JSON.
 //! `UPDATE_GOLDEN=1 cargo test --test mapping_golden` rewrites the expected files for review.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)] // tests may panic; src/ may not (Cargo.toml [lints])
+// Tests may panic; src/ may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::indexing_slicing, clippy::string_slice)]
 
 use scimgate::flow::dry_run::{preview, Direction};
 use serde_json::Value;

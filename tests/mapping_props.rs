@@ -1,12 +1,8 @@
 //! No input a request can carry panics the translation engine: arbitrary JSON bodies (shaped
 //! like SCIM and not), arbitrary PATCH paths and filters, through every rule kind, both ways.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)] // tests may panic; src/ may not (Cargo.toml [lints])
+// Tests may panic; src/ may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::indexing_slicing, clippy::string_slice)]
 
 use http::Method;
 use proptest::prelude::*;

@@ -1,13 +1,9 @@
 //! Policing through the running gateway: per-tenant quotas (429 + Retry-After, nothing sent),
 //! the target's own back-pressure, Bulk caps and splitting against the real scim2-server, and
 //! ServiceProviderConfig saying what the gateway enforces.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)] // tests may panic; src/ may not (Cargo.toml [lints])
+// Tests may panic; src/ may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::indexing_slicing, clippy::string_slice)]
 
 mod common;
 use common::*;

@@ -1,12 +1,8 @@
 //! `scimgate test DIR`: the example policies' own tests pass; a wrong expectation fails with a
 //! readable diff and exit 1; a broken test file is a diagnostic with file:line:col.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)] // tests may panic; src/ may not (Cargo.toml [lints])
+// Tests may panic; src/ may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::indexing_slicing, clippy::string_slice)]
 
 use std::path::Path;
 use std::process::Command;

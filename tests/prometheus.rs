@@ -1,12 +1,8 @@
 //! The metrics endpoint scraped by a real Prometheus server, queried back through its API:
 //! what ops will put on dashboards must parse and carry the contract's names and labels.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)] // tests may panic; src/ may not (Cargo.toml [lints])
+// Tests may panic; src/ may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::indexing_slicing, clippy::string_slice)]
 
 mod common;
 use common::*;

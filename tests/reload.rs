@@ -1,13 +1,9 @@
 //! Hot reload under load: policy rewrites (half of them broken) lose no request, good ones take
 //! effect within 2 s, broken ones leave the last good set serving; SIGHUP and Kubernetes
 //! ConfigMap symlink swaps reload too.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)] // tests may panic; src/ may not (Cargo.toml [lints])
+// Tests may panic; src/ may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::indexing_slicing, clippy::string_slice)]
 
 mod common;
 use common::*;

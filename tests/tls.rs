@@ -1,12 +1,8 @@
 //! TLS both ways: the gateway's own `--tls-listen`, and https targets verified by default,
 //! trusted through a policy's `ca_file` for a private CA and refused (502) without it.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)] // tests may panic; src/ may not (Cargo.toml [lints])
+// Tests may panic; src/ may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::indexing_slicing, clippy::string_slice)]
 
 mod common;
 use common::*;

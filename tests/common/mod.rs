@@ -1,13 +1,9 @@
 //! Test harness: the real scim2-server (from the project's venv), a small recording upstream
 //! for asserting the exact bytes a target received, and the scimgate binary itself, all on
 //! loopback with free ports. Every process is killed when its handle drops.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)] // tests may panic; src/ may not (Cargo.toml [lints])
+// Tests may panic; src/ may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::indexing_slicing, clippy::string_slice)]
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
