@@ -10,32 +10,12 @@ use serde_json::{json, Value};
 
 const TOKEN: &str = "dry-run-token";
 
-/// `scimgate translate` on `policy` with `body` on stdin: (exit success, stdout as JSON).
+/// `scimgate translate` on the policy text `policy` with `body` on stdin.
 fn translate(policy: &str, method: &str, path: &str, body: &Value) -> (bool, Value) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("policy.toml");
     std::fs::write(&file, policy).unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_scimgate"))
-        .args(["translate", "--policy"])
-        .arg(&file)
-        .args(["--method", method, "--path", path])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        serde_json::from_slice(&out.stdout).unwrap(),
-    )
+    translate_cli(&file, method, path, &body.to_string())
 }
 
 fn bulk(n: usize) -> Value {

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(clippy::indexing_slicing, clippy::string_slice)]
 
+mod common;
 use scimgate::flow::dry_run::{preview, Direction};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -152,24 +153,13 @@ fn the_translate_command_prints_the_same() {
     std::fs::write(&policy, policy_text(&case)).unwrap();
     let input: Value =
         serde_json::from_str(&std::fs::read_to_string(case.join("input.json")).unwrap()).unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_scimgate"))
-        .args(["translate", "--policy"])
-        .arg(&policy)
-        .args(["--method", "POST", "--path", "/t/scim/v2/Users"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input["body"].to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (ok, got) = common::translate_cli(
+        &policy,
+        "POST",
+        "/t/scim/v2/Users",
+        &input["body"].to_string(),
+    );
+    assert!(ok);
     let want: Value =
         serde_json::from_str(&std::fs::read_to_string(case.join("expected.json")).unwrap())
             .unwrap();

@@ -505,3 +505,33 @@ pub fn raw(port: u16, request: &[u8]) -> String {
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
+
+/// `scimgate translate --policy POLICY --method M --path P` with `body` on stdin: whether it
+/// exited successfully, and what it printed, as JSON.
+pub fn translate_cli(
+    policy: &Path,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> (bool, serde_json::Value) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_scimgate"))
+        .args(["translate", "--policy"])
+        .arg(policy)
+        .args(["--method", method, "--path", path])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        serde_json::from_slice(&out.stdout).unwrap(),
+    )
+}
