@@ -392,3 +392,43 @@ fn circular_references_get_409_and_the_rest_is_created() {
         "{results:?}"
     );
 }
+
+#[test]
+fn an_id_the_target_returns_cannot_walk_a_later_chunk_out_of_the_base_path() {
+    // A hostile or broken target answers the first chunk's create with id "../../admin": the
+    // second chunk's "/Groups/bulkId:g" would become "/Groups/../../admin". It is never sent.
+    let rec = Recorder::start();
+    let gw = Gateway::start(
+        &[(
+            "a.toml",
+            policy(
+                "a",
+                "/a",
+                "t",
+                &rec.url(),
+                "",
+                "[limits]\nbulk_max_operations = 1\nbulk_oversize = \"split\"",
+            ),
+        )],
+        &[],
+    );
+    let created = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkResponse"],
+        "Operations": [{"method": "POST", "bulkId": "g", "status": "201",
+            "response": {"id": "../../admin"}}]});
+    rec.set(Answer::Json(200, vec![], created.to_string()));
+    let ops = vec![
+        json!({"method": "POST", "path": "/Groups", "bulkId": "g", "data": {"schemas": [SCIM_GROUP], "displayName": "g"}}),
+        json!({"method": "DELETE", "path": "/Groups/bulkId:g"}),
+    ];
+    let r = call(
+        "POST",
+        &gw.url("/a/Bulk"),
+        Some("t"),
+        &[],
+        Some(&json!({"schemas": [BULK], "Operations": ops}).to_string()),
+    );
+    r.assert_scim_error(502, None);
+    let seen = rec.requests();
+    assert_eq!(seen.len(), 1, "only the first chunk was sent");
+    assert!(!String::from_utf8_lossy(&seen[0].body).contains("admin"));
+}

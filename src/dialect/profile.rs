@@ -30,9 +30,7 @@ pub fn webex_bulk(body: &mut Value, stats: &mut Stats) -> Result<(), ScimError> 
             ));
         }
         for op in ops {
-            let method = op
-                .get("method")
-                .or_else(|| op.get("Method"))
+            let method = crate::scim::message::field(op, "method")
                 .and_then(Value::as_str)
                 .unwrap_or("");
             if method.eq_ignore_ascii_case("PUT") {

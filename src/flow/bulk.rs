@@ -10,6 +10,7 @@ use super::Gateway;
 use crate::policy::Tenant;
 use crate::scim::bulk_split;
 use crate::scim::error::{ScimError, ScimType};
+use crate::scim::message::field;
 use bytes::Bytes;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -50,7 +51,24 @@ pub async fn split(
         }
         let mut chunk_ops: Vec<Value> = chunk.iter().filter_map(|&i| ops.get(i).cloned()).collect();
         for op in &mut chunk_ops {
+            let segments = |op: &Value| {
+                field(op, "path")
+                    .and_then(Value::as_str)
+                    .map(|p| p.matches('/').count())
+            };
+            let before = segments(op);
             bulk_split::substitute(op, &ids);
+            // An id the target returned now stands in the path: it must be one safe segment.
+            if let Some(Value::String(path)) = crate::scim::message::field_mut(op, "path") {
+                match super::route::canonical_rest(path) {
+                    Ok(c) if Some(c.matches('/').count()) == before => *path = c,
+                    _ => {
+                        return Err(ScimError::bad_gateway(
+                            "the SCIM target returned an id that is not a single path segment",
+                        ))
+                    }
+                }
+            }
         }
         let mut body = json!({"schemas": [BULK_REQUEST], "Operations": chunk_ops});
         if let (Some(budget), Some(obj)) = (fail_on_errors, body.as_object_mut()) {
@@ -70,8 +88,9 @@ pub async fn split(
             let results: Vec<Value> = chunk_ops
                 .iter()
                 .map(|op| {
-                    let mut r = json!({"method": op.get("method").cloned().unwrap_or(Value::Null), "status": resp.status.to_string()});
-                    if let (Some(id), Some(obj)) = (op.get("bulkId"), r.as_object_mut()) {
+                    let method = field(op, "method").cloned().unwrap_or(Value::Null);
+                    let mut r = json!({"method": method, "status": resp.status.to_string()});
+                    if let (Some(id), Some(obj)) = (field(op, "bulkId"), r.as_object_mut()) {
                         obj.insert("bulkId".into(), id.clone());
                     }
                     if let (Some(p), Some(obj)) = (&parsed, r.as_object_mut()) {
