@@ -111,8 +111,14 @@ fn spelled(name: &'static str) -> impl Strategy<Value = String> {
     })
 }
 
+/// A key spelling, or the name qualified with the core User schema URN (RFC 7644 §3.10).
 fn attr_key() -> impl Strategy<Value = String> {
-    select(POOL.to_vec()).prop_flat_map(spelled)
+    prop_oneof![
+        4 => select(POOL.to_vec()).prop_flat_map(spelled),
+        1 => select(POOL.to_vec())
+            .prop_flat_map(spelled)
+            .prop_map(|n| format!("urn:ietf:params:scim:schemas:core:2.0:User:{n}")),
+    ]
 }
 
 /// A PATCH path: a key spelling, or the name qualified with the core User schema URN.
@@ -137,12 +143,17 @@ fn attrs() -> impl Strategy<Value = Map<String, Value>> {
     })
 }
 
+/// A user, its pool attributes at the top level or inside a core-URN object.
 fn user() -> impl Strategy<Value = Value> {
-    attrs().prop_map(|a| {
+    (attrs(), any::<bool>()).prop_map(|(a, nested)| {
         let mut m = Map::new();
         m.insert("schemas".into(), json!([SCIM_USER]));
         m.insert("userName".into(), json!("u1"));
-        m.extend(a);
+        if nested {
+            m.insert(SCIM_USER.into(), Value::Object(a));
+        } else {
+            m.extend(a);
+        }
         Value::Object(m)
     })
 }

@@ -866,3 +866,64 @@ fn a_percent_encoded_bulk_endpoint_is_policed_like_bulk() {
         "POST /p/%42ulk",
     );
 }
+
+#[test]
+fn urn_qualified_keys_are_policed_like_plain_ones() {
+    // RFC 7644 §3.10: a name may be written qualified by its schema URN. Every such spelling of
+    // password and title meets the drop and the map.
+    let core = "urn:ietf:params:scim:schemas:core:2.0:User";
+    let env = Env::start();
+    let bodies = [
+        json!({"schemas": [core], "userName": "a", format!("{core}:password"): "x",
+            format!("{core}:title"): "boss", "active": true}),
+        json!({"schemas": [core], "userName": "a", "active": true,
+            core: {"PASSWORD": "x", "title": "boss"}}),
+        json!({"schemas": [core], "userName": "a", "active": true,
+            core: {format!("{core}:password"): "x", core: {"Title": "boss"}}}),
+    ];
+    for (i, body) in bodies.iter().enumerate() {
+        let r = env.send("POST", "/p/Users", &[], Some(body.to_string().as_bytes()));
+        assert_eq!(r.status, 200, "{i}: {}", r.body);
+        let seen = env.policed.requests();
+        let sent = recorded_json(seen.last().unwrap());
+        let keys = sent.as_object().unwrap().keys();
+        assert!(
+            !keys.into_iter().any(|k| k.starts_with(core)),
+            "{i}: {sent}"
+        );
+        assert_policed_user(&sent, &format!("body {i}"));
+    }
+    // A path-less PATCH value too: every operation dropped, nothing left to send.
+    let patch = json!({"schemas": [PATCH_OP], "Operations": [
+        {"op": "add", "value": {format!("{core}:password"): "x"}}]});
+    let before = env.policed.requests().len();
+    let r = env.send(
+        "PATCH",
+        "/p/Users/1",
+        &[],
+        Some(patch.to_string().as_bytes()),
+    );
+    assert!(
+        r.status == 204 || r.status == 200,
+        "{} {}",
+        r.status,
+        r.body
+    );
+    for seen in env.policed.requests().iter().skip(before) {
+        assert!(!has_key(&recorded_json(seen), &format!("{core}:password")));
+    }
+}
+
+#[test]
+fn one_attribute_in_two_spellings_is_refused() {
+    let core = "urn:ietf:params:scim:schemas:core:2.0:User";
+    let env = Env::start();
+    for body in [
+        json!({"userName": "a", "password": "x", format!("{core}:PASSWORD"): "y"}),
+        json!({"userName": "a", "title": "a", core: {"Title": "b"}}),
+    ] {
+        let r = env.send("POST", "/p/Users", &[], Some(body.to_string().as_bytes()));
+        assert_refused(&r, &[400], Kind::Is("invalidSyntax"), &body.to_string());
+    }
+    assert_nothing_sent(&env.policed, "two spellings of one attribute");
+}

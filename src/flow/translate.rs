@@ -74,6 +74,15 @@ pub fn request(
             // spelling of remove), then the shape, then the rules.
             for_each_bulk_op(v, |m, k, data| dialect_body(idp, &m, k, data, stats));
             check_bulk(v)?;
+            if let Some(ops) = crate::scim::message::operations_mut(v) {
+                for op in ops.iter_mut() {
+                    let method = field(op, "method").and_then(Value::as_str).unwrap_or("");
+                    let patch = method.eq_ignore_ascii_case("PATCH");
+                    if let Some(data) = field_mut(op, "data") {
+                        one_spelling(patch, data)?;
+                    }
+                }
+            }
             bulk::apply_request(rules, v, lenient, stats)?;
             if profile == Profile::Webex {
                 dialect::profile::webex_bulk(v, stats)?;
@@ -104,10 +113,12 @@ pub fn request(
                 dialect_body(idp, method, k, v, stats);
                 if method == Method::PATCH {
                     check_patch(v)?;
+                    one_spelling(true, v)?;
                     patch::apply_request(rules, k, v, lenient, stats)?;
                     out.nothing_to_send =
                         ops_before.is_some_and(|n| n > 0) && operation_count(v) == Some(0);
                 } else {
+                    one_spelling(false, v)?;
                     resource::apply_request(rules, k, v, stats);
                 }
             }
@@ -163,6 +174,31 @@ fn translate_query(
         }
     }
     Ok(changed.then_some(current))
+}
+
+/// Every attribute key of a resource (`patch = false`) or of a PatchOp's path-less values in
+/// its one spelling ([`crate::scim::keys::unqualify`]), so no URN-qualified spelling slips past
+/// a rule; an attribute given twice is refused (400 invalidSyntax).
+fn one_spelling(patch: bool, v: &mut Value) -> Result<(), ScimError> {
+    let refuse = |what: String| ScimError::invalid_syntax(format!("the request body: {what}"));
+    if !patch {
+        if let Some(obj) = v.as_object_mut() {
+            crate::scim::keys::unqualify(obj).map_err(refuse)?;
+        }
+        return Ok(());
+    }
+    for op in crate::scim::message::operations_mut(v)
+        .into_iter()
+        .flatten()
+    {
+        if field(op, "path").is_some() {
+            continue;
+        }
+        if let Some(Value::Object(value)) = field_mut(op, "value") {
+            crate::scim::keys::unqualify(value).map_err(refuse)?;
+        }
+    }
+    Ok(())
 }
 
 /// How many operations a PatchOp has.

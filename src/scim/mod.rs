@@ -5,6 +5,7 @@ pub mod bulk_split;
 pub mod error;
 pub mod expr;
 pub mod json;
+pub mod keys;
 pub mod message;
 pub mod resource;
 pub mod value;
