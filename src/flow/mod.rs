@@ -138,13 +138,13 @@ pub async fn phases(
     seen.body(tenant, body.json());
     let mut split = None;
     if let (true, Body::Json(message)) = (is_bulk, &mut body) {
-        let (operations, check) = match police::bulk(tenant, message)? {
+        let (operations, in_chunks) = match police::bulk(tenant, message)? {
             BulkCheck::Pass { operations } => (operations, false),
             BulkCheck::Split { operations } => (operations, true),
         };
         let cost = u32::try_from(operations).unwrap_or(u32::MAX);
         police::throttle(gw.limiter, gw.backoff, tenant, cost)?;
-        if check {
+        if in_chunks {
             split = Some(std::mem::take(&mut message.value));
         }
     }
