@@ -138,7 +138,8 @@ fn response(
         body: Bytes::copy_from_slice(body),
     };
     let public = super::response::public_base(tenant, Some("gateway.invalid"), true);
-    let reply = super::translate::respond(tenant, &asked, resp, &public, &mut 0);
+    let reply = super::translate::respond(tenant, &asked, resp, &public, &mut 0)
+        .map_err(|e| ScimError::bad_gateway(e.detail))?;
     let out: Value = if reply.body.trim_ascii().is_empty() {
         Value::Null
     } else {

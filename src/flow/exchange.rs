@@ -96,18 +96,22 @@ pub async fn send(
     metrics::UPSTREAM_DURATION
         .with_label_values(&[&tenant.name])
         .observe(started.elapsed().as_secs_f64());
-    let resp = result.map_err(|e| {
-        metrics::UPSTREAM_ERRORS
-            .with_label_values(&[&tenant.name, e.kind.label()])
-            .inc();
-        tracing::warn!(tenant = %tenant.name, kind = e.kind.label(), detail = %e.detail, "upstream exchange failed");
-        match e.kind {
-            UpstreamErrorKind::Timeout => ScimError::gateway_timeout(e.detail),
-            _ => ScimError::bad_gateway(e.detail),
-        }
-    })?;
+    let resp = result.map_err(|e| failed(tenant, e))?;
     learn(gw, tenant, &resp);
     Ok(Sent::Answered(resp))
+}
+
+/// One failed exchange (or an answer the gateway refuses to pass on): counted, logged, and the
+/// SCIM error the IdP gets (504 for a timeout, 502 otherwise).
+pub fn failed(tenant: &Tenant, e: ExchangeError) -> ScimError {
+    metrics::UPSTREAM_ERRORS
+        .with_label_values(&[&tenant.name, e.kind.label()])
+        .inc();
+    tracing::warn!(tenant = %tenant.name, kind = e.kind.label(), detail = %e.detail, "upstream exchange failed");
+    match e.kind {
+        UpstreamErrorKind::Timeout => ScimError::gateway_timeout(e.detail),
+        _ => ScimError::bad_gateway(e.detail),
+    }
 }
 
 /// What the target's status says about the tenant: 5xx counted, 429/423 held.

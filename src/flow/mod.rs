@@ -173,11 +173,6 @@ pub async fn phases(
     seen.upstream_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
     // 7. translate the answer back.
     let public_base = response::public_base(tenant, req.host, gw.tls);
-    Ok(translate::respond(
-        tenant,
-        &asked,
-        resp,
-        &public_base,
-        &mut seen.rules,
-    ))
+    translate::respond(tenant, &asked, resp, &public_base, &mut seen.rules)
+        .map_err(|e| exchange::failed(tenant, e))
 }

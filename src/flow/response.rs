@@ -1,5 +1,6 @@
 //! Step 6: the answer the IdP sees. Status and body stay as the target sent them, but every
-//! URL that points at the target (`Location`, `meta.location`, `$ref`) points at the gateway.
+//! URL that points at the target (`Location`, `meta.location`, `$ref`) points at the gateway,
+//! and a redirect anywhere else is refused ([`check_redirect`]).
 
 use crate::policy::model::Upstream;
 use crate::policy::Tenant;
@@ -56,14 +57,30 @@ impl Rebase<'_> {
         if port != self.upstream.port && uri.port_u16().is_some() {
             return None;
         }
-        let rest = uri.path().strip_prefix(self.upstream.base_path.as_str())?;
+        self.path(uri.path(), uri.query())
+    }
+
+    /// The gateway URL for a `Location` header: an absolute URL under the target's base URL
+    /// ([`Self::url`]), or an absolute path under its base path (resolved against the target,
+    /// RFC 9110 §10.2.2). `None` for anything else, a network-path `//host/…` included.
+    pub fn location(&self, value: &str) -> Option<String> {
+        if value.starts_with('/') && !value.starts_with("//") {
+            let p: http::uri::PathAndQuery = value.parse().ok()?;
+            return self.path(p.path(), p.query());
+        }
+        self.url(value)
+    }
+
+    /// `public_base` + what follows the target's base path in `path`, if it is under it.
+    fn path(&self, path: &str, query: Option<&str>) -> Option<String> {
+        let rest = path.strip_prefix(self.upstream.base_path.as_str())?;
         if !(rest.is_empty() || rest.starts_with('/')) {
             return None;
         }
         let mut out = String::with_capacity(self.public_base.len() + rest.len());
         out.push_str(self.public_base);
         out.push_str(rest);
-        if let Some(q) = uri.query() {
+        if let Some(q) = query {
             out.push('?');
             out.push_str(q);
         }
@@ -184,6 +201,29 @@ impl Rebase<'_> {
     }
 }
 
+/// A redirect from the target (a 3xx other than 304 Not Modified) reaches the IdP only when
+/// its `Location` points under the target's base URL, rebased onto the gateway: the IdP is
+/// never sent to another host. `Err` says why, in words safe to show the IdP.
+pub fn check_redirect(rebase: &Rebase<'_>, status: u16, headers: &HeaderMap) -> Result<(), String> {
+    if !(300..400).contains(&status) || status == 304 {
+        return Ok(());
+    }
+    let mut locations = headers.get_all(http::header::LOCATION).iter().peekable();
+    if locations.peek().is_none() {
+        return Err(format!(
+            "the SCIM target answered a redirect ({status}) without a Location"
+        ));
+    }
+    for v in locations {
+        if v.to_str().ok().and_then(|v| rebase.location(v)).is_none() {
+            return Err(format!(
+                "the SCIM target redirected ({status}) outside its base URL"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The headers of the target's response that the IdP gets, `Location` rebased.
 pub fn pass_headers(rebase: &Rebase<'_>, upstream: &HeaderMap) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
@@ -191,7 +231,7 @@ pub fn pass_headers(rebase: &Rebase<'_>, upstream: &HeaderMap) -> Vec<(&'static 
         for v in upstream.get_all(name) {
             let Ok(v) = v.to_str() else { continue };
             let v = if name == "location" {
-                rebase.url(v).unwrap_or_else(|| v.to_string())
+                rebase.location(v).unwrap_or_else(|| v.to_string())
             } else {
                 v.to_string()
             };
@@ -244,6 +284,34 @@ url = "http://127.0.0.1:8081/v2"
         assert_eq!(r.url("http://127.0.0.1:9999/v2/Users"), None);
         assert_eq!(r.url("http://example.com/v2/Users"), None);
         assert_eq!(r.url("/v2/Users"), None);
+    }
+
+    #[test]
+    fn redirects_stay_under_the_target_or_are_refused() {
+        let t = tenant();
+        let r = Rebase {
+            upstream: &t.upstream,
+            public_base: "https://gw/t/scim/v2",
+        };
+        let with = |loc: &str| {
+            let mut h = HeaderMap::new();
+            h.insert("location", loc.parse().unwrap());
+            h
+        };
+        assert_eq!(
+            r.location("/v2/Users/1?a=b").as_deref(),
+            Some("https://gw/t/scim/v2/Users/1?a=b")
+        );
+        assert_eq!(r.location("//evil.example/v2/Users/1"), None);
+        assert_eq!(r.location("/other/Users/1"), None);
+        assert_eq!(r.location("Users/1"), None);
+        assert!(check_redirect(&r, 302, &with("http://127.0.0.1:8081/v2/Users/1")).is_ok());
+        assert!(check_redirect(&r, 307, &with("/v2/Users/1")).is_ok());
+        assert!(check_redirect(&r, 302, &with("https://evil.example/v2/Users/1")).is_err());
+        assert!(check_redirect(&r, 301, &with("//evil.example/v2")).is_err());
+        assert!(check_redirect(&r, 302, &HeaderMap::new()).is_err());
+        assert!(check_redirect(&r, 304, &HeaderMap::new()).is_ok());
+        assert!(check_redirect(&r, 201, &with("https://elsewhere/x")).is_ok());
     }
 
     #[test]

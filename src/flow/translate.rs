@@ -5,7 +5,8 @@
 //! translates nothing returns at once.
 
 use super::body::Body;
-use super::response::{pass_headers, Rebase};
+use super::exchange::{ExchangeError, UpstreamResponse};
+use super::response::{check_redirect, pass_headers, Rebase};
 use super::Reply;
 use crate::dialect;
 use crate::mapping::{bulk, patch, query, resource, Kind, Stats};
@@ -14,6 +15,7 @@ use crate::policy::Tenant;
 use crate::scim::error::ScimError;
 use crate::scim::message::{check_bulk, check_patch, field, field_mut};
 use crate::scim::resource::Resource;
+use crate::telemetry::metrics::UpstreamErrorKind;
 use bytes::Bytes;
 use http::{HeaderMap, Method};
 use serde_json::Value;
@@ -247,26 +249,31 @@ fn for_each_bulk_op(body: &mut Value, mut f: impl FnMut(Method, Kind, &mut Value
 
 /// What the IdP gets for the target's answer `(status, headers, body)`: the status (Entra's
 /// filtered query that the target answers 404 becomes an empty ListResponse), headers passed
-/// and rebased, and the body translated back. `rules` counts the rules applied.
+/// and rebased, and the body translated back. `rules` counts the rules applied. Refused (the
+/// IdP gets 502): a redirect that leaves the target's base URL, and an answer the tenant must
+/// translate that is not JSON.
 pub fn respond(
     tenant: &Tenant,
     asked: &Asked<'_>,
-    resp: super::exchange::UpstreamResponse,
+    resp: UpstreamResponse,
     public_base: &str,
     rules: &mut u32,
-) -> Reply {
+) -> Result<Reply, ExchangeError> {
     let rebase = Rebase {
         upstream: &tenant.upstream,
         public_base,
     };
+    check_redirect(&rebase, resp.status, &resp.headers)
+        .map_err(|detail| ExchangeError::new(UpstreamErrorKind::InvalidResponse, detail))?;
     let headers = pass_headers(&rebase, &resp.headers);
     let mut stats = Stats::default();
-    let (status, body) = answer(tenant, asked, resp.status, &resp.body, &rebase, &mut stats);
+    let answered = answer(tenant, asked, resp.status, &resp.body, &rebase, &mut stats);
     crate::telemetry::metrics::record_rules(&tenant.name, stats.by_kind());
     if !stats.notes.is_empty() {
         tracing::debug!(tenant = %tenant.name, changes = ?stats.notes, "response rewritten");
     }
     *rules += stats.total();
+    let (status, body) = answered?;
     let (headers, body) = match body {
         Some(b) if status != resp.status => (
             vec![("content-type", "application/scim+json".to_string())],
@@ -275,16 +282,17 @@ pub fn respond(
         Some(b) => (headers, Bytes::from(b)),
         None => (headers, resp.body),
     };
-    Reply {
+    Ok(Reply {
         status,
         headers,
         body,
-    }
+    })
 }
 
 /// The status and, if it changed, the body the IdP gets: Zoom errors wrapped as SCIM errors,
 /// maps run backwards, Okta's integer paging, `ServiceProviderConfig` bulk limits lowered to
-/// what the gateway enforces, target URLs rebased.
+/// what the gateway enforces, target URLs rebased. A body that must be translated and is not
+/// JSON is refused (`invalid_response`): it would reach the IdP in the target's own names.
 pub fn answer(
     tenant: &Tenant,
     asked: &Asked<'_>,
@@ -292,21 +300,26 @@ pub fn answer(
     body: &[u8],
     rebase: &Rebase<'_>,
     stats: &mut Stats,
-) -> (u16, Option<Vec<u8>>) {
+) -> Result<(u16, Option<Vec<u8>>), ExchangeError> {
     let (method, rest, query) = (asked.method, asked.rest, asked.query);
     if tenant.idp == Idp::Entra && dialect::entra::empty_list_for(method, rest, query, status) {
         dialect::note(stats, "entra: 404 on a query answered as an empty list");
-        return (200, serde_json::to_vec(&dialect::entra::empty_list()).ok());
+        return Ok((200, serde_json::to_vec(&dialect::entra::empty_list()).ok()));
     }
     let zoom_error = tenant.upstream.profile == Profile::Zoom && status >= 400;
     let spc = status == 200 && Resource::classify(rest) == Resource::ServiceProviderConfig;
     let parse = tenant.rules.maps_responses() || zoom_error || spc || tenant.idp == Idp::Okta;
     if !parse || body.is_empty() {
-        return (status, rebase.body(body));
+        return Ok((status, rebase.body(body)));
     }
-    let Ok(mut v) = serde_json::from_slice::<Value>(body) else {
-        return (status, None);
-    };
+    let mut v = serde_json::from_slice::<Value>(body).map_err(|e| {
+        ExchangeError::new(
+            UpstreamErrorKind::InvalidResponse,
+            format!(
+                "the SCIM target's answer ({status}) is not JSON the gateway can translate: {e}"
+            ),
+        )
+    })?;
     let before = stats.total();
     if zoom_error {
         if let Some(wrapped) = dialect::profile::zoom_error(status, &v) {
@@ -325,8 +338,8 @@ pub fn answer(
     }
     let rebased = rebase.value(&mut v);
     let changed = rebased || spc_changed || stats.total() != before;
-    (
+    Ok((
         status,
         changed.then(|| serde_json::to_vec(&v).ok()).flatten(),
-    )
+    ))
 }

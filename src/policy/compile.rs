@@ -328,6 +328,7 @@ impl Cx<'_> {
             "connect_timeout_ms",
             DEFAULT_CONNECT_TIMEOUT_MS,
         );
+        let max_response_bytes = self.max_response_bytes(u.max_response_bytes.as_ref());
         let ca_file = u.ca_file.as_ref().and_then(|c| self.ca_file(c));
         if u.ca_file.is_some() && ca_file.is_none() {
             ok = false;
@@ -365,6 +366,7 @@ impl Cx<'_> {
             secret_pos,
             timeout: timeout?,
             connect_timeout: connect_timeout?,
+            max_response_bytes: max_response_bytes?,
             ca_file,
             authorization: None,
         })
@@ -383,6 +385,27 @@ impl Cx<'_> {
                 "E032",
                 format!("upstream.{key} = {n} is out of range"),
                 Some("milliseconds, from 1 to 3600000"),
+            );
+            None
+        }
+    }
+
+    fn max_response_bytes(&mut self, v: Option<&Spanned<i64>>) -> Option<usize> {
+        let Some(v) = v else {
+            return Some(DEFAULT_MAX_RESPONSE_BYTES);
+        };
+        let n = *v.get_ref();
+        let range = MIN_MAX_RESPONSE_BYTES as i64..=MAX_MAX_RESPONSE_BYTES as i64;
+        if range.contains(&n) {
+            Some(n as usize)
+        } else {
+            self.err(
+                v,
+                "E050",
+                format!("upstream.max_response_bytes = {n} is out of range"),
+                Some(&format!(
+                    "bytes, from {MIN_MAX_RESPONSE_BYTES} to {MAX_MAX_RESPONSE_BYTES}"
+                )),
             );
             None
         }

@@ -170,6 +170,11 @@ pub struct UpstreamFile {
     /// system's trust store. Certificates are always verified.
     #[serde(default)]
     pub ca_file: Option<Spanned<String>>,
+    /// Largest answer read from the target, bytes (its body; counted while reading, a larger
+    /// `Content-Length` refused before). A larger answer: 502, `invalid_response`. Default
+    /// 8388608 (8 MiB), from 1024 to 67108864.
+    #[serde(default)]
+    pub max_response_bytes: Option<Spanned<i64>>,
 }
 
 /// `[limits]`

@@ -73,6 +73,8 @@ pub struct Upstream {
     pub secret_pos: (usize, usize),
     pub timeout: Duration,
     pub connect_timeout: Duration,
+    /// Largest answer body read from the target, bytes; larger is a 502.
+    pub max_response_bytes: usize,
     pub ca_file: Option<PathBuf>,
     /// `Authorization` value for upstream requests, filled by [`super::secrets::resolve`].
     pub authorization: Option<Secret>,
@@ -112,6 +114,9 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const MAX_MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 2_000;
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+pub const MIN_MAX_RESPONSE_BYTES: usize = 1024;
+pub const MAX_MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
 impl Default for Limits {
     fn default() -> Self {

@@ -66,7 +66,8 @@ pub fn schema() -> Value {
                 "bearer_file": string("File holding that value; relative to the policy file. At most one of bearer_env/bearer_file."),
                 "timeout_ms": integer("Whole upstream exchange, milliseconds; past it the IdP gets 504.", 1, 3_600_000, Some(30_000)),
                 "connect_timeout_ms": integer("TCP and TLS connect, milliseconds; past it the IdP gets 502.", 1, 3_600_000, Some(2_000)),
-                "ca_file": string("PEM CA certificates for a target behind a private CA (https only); relative to the policy file.")
+                "ca_file": string("PEM CA certificates for a target behind a private CA (https only); relative to the policy file."),
+                "max_response_bytes": integer("Largest answer read from the target, bytes; a larger one: 502 (invalid_response).", 1024, 67_108_864, Some(8_388_608))
             }), &["url"]),
             "limits": table("Bounds on what a tenant and one request may cost.", json!({
                 "requests_per_second": integer("Sustained requests per second; 0 = unlimited. A Bulk costs one per operation.", 0, 1_000_000, Some(0)),

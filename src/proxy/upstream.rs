@@ -1,14 +1,17 @@
 //! Step 5: one exchange with the target over Pingora's pooled client, the whole of it inside
-//! the tenant's timeout. Bodies go with a Content-Length (never chunked); answers are read whole.
+//! the tenant's timeout. Bodies go with a Content-Length (never chunked); answers are read whole,
+//! up to the tenant's `max_response_bytes`, past any 1xx; only idempotent requests are re-sent.
 
 use crate::flow::exchange::{Exchange, ExchangeError, UpstreamRequest, UpstreamResponse};
 use crate::policy::model::Upstream;
 use crate::policy::Tenant;
 use crate::telemetry::metrics::UpstreamErrorKind;
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, Method};
 use pingora::connectors::http::Connector;
 use pingora::connectors::ConnectorOptions;
 use pingora::http::RequestHeader;
+use pingora::protocols::http::client::HttpSession;
 use pingora::upstreams::peer::HttpPeer;
 use pingora::ErrorType;
 use std::collections::HashMap;
@@ -17,8 +20,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Largest target answer the gateway reads, bytes; larger is an invalid response (502).
-pub const MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
 /// How long an idle pooled connection to a target is kept.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a resolved address is used before resolving again.
@@ -107,10 +108,10 @@ impl UpstreamClient {
             .as_ref()
             .and_then(|p| self.by_ca.read().ok().and_then(|m| m.get(p).cloned()));
         let connector = private.as_deref().unwrap_or(&self.default);
-        // A pooled connection the target has closed meanwhile fails before any answer: try
-        // once more on a fresh one. Nothing was processed, so this is safe for every method.
-        match once(connector, &peer, req).await {
-            Err(Attempt::StaleReused) => match once(connector, &peer, req).await {
+        // A stale pooled connection: once more, on a fresh one (see `once` for which methods).
+        let limit = up.max_response_bytes;
+        match once(connector, &peer, req, limit).await {
+            Err(Attempt::StaleReused) => match once(connector, &peer, req, limit).await {
                 Err(Attempt::StaleReused) => Err(ExchangeError::new(
                     UpstreamErrorKind::Connect,
                     "the SCIM target closed the connection",
@@ -159,14 +160,36 @@ fn connector_options(ca: Option<&PathBuf>) -> Option<ConnectorOptions> {
 }
 
 enum Attempt {
+    /// A pooled connection failed with nothing read, and the request may be sent again.
     StaleReused,
     Failed(ExchangeError),
+}
+
+/// How many informational (1xx) answers are skipped before the final one; more is a 502.
+const MAX_INFORMATIONAL: usize = 8;
+
+/// Methods whose request may be sent a second time (RFC 9110 §9.2.2, idempotent). A POST or a
+/// PATCH that may have reached the target is never re-sent: Pingora cannot tell whether a
+/// failed write left the socket in part, so "nothing left" cannot be proven for them.
+fn may_resend(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::PUT | Method::DELETE
+    )
+}
+
+fn invalid(detail: impl Into<String>) -> Attempt {
+    Attempt::Failed(ExchangeError::new(
+        UpstreamErrorKind::InvalidResponse,
+        detail,
+    ))
 }
 
 async fn once(
     connector: &Connector,
     peer: &HttpPeer,
     req: &UpstreamRequest,
+    limit: usize,
 ) -> Result<UpstreamResponse, Attempt> {
     let (mut session, reused) = connector
         .get_http_session(peer)
@@ -193,47 +216,92 @@ async fn once(
     }
     .await;
     if let Err(e) = sent {
-        return Err(if reused && is_stale(&e) {
+        // A pooled connection the target closed meanwhile fails before any answer. The request
+        // may still have reached the target, so only an idempotent one goes again.
+        return Err(if reused && is_stale(&e) && may_resend(&req.method) {
             Attempt::StaleReused
         } else {
             Attempt::Failed(classify(&e, "talking to"))
         });
     }
-    let (status, headers) = match session.response_header() {
-        Some(h) => (h.status.as_u16(), h.headers.clone()),
-        None => {
-            return Err(Attempt::Failed(ExchangeError::new(
-                UpstreamErrorKind::InvalidResponse,
-                "the SCIM target sent no response header",
-            )))
-        }
-    };
-    let mut body = BytesMut::new();
-    loop {
-        match session.read_response_body().await {
-            Ok(Some(chunk)) => {
-                if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                    return Err(Attempt::Failed(ExchangeError::new(
-                        UpstreamErrorKind::InvalidResponse,
-                        format!(
-                            "the SCIM target's answer is larger than {MAX_RESPONSE_BYTES} bytes"
-                        ),
-                    )));
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(None) => break,
-            Err(e) => return Err(Attempt::Failed(classify(&e, "reading the answer of"))),
-        }
-    }
+    let (status, headers) = final_head(&mut session).await?;
+    // A HEAD, a 204 or a 304 declares a length it does not send.
+    let has_body = req.method != Method::HEAD && !matches!(status, 204 | 304);
+    let body = read_body(&mut session, &headers, has_body, limit).await?;
     connector
         .release_http_session(session, peer, Some(IDLE_TIMEOUT))
         .await;
     Ok(UpstreamResponse {
         status,
         headers,
-        body: body.freeze(),
+        body,
     })
+}
+
+/// The final answer's status and headers, past any 1xx (100 Continue, 102 Processing, 103
+/// Early Hints; Pingora's body reader panics if called after one). A 101, or more than
+/// [`MAX_INFORMATIONAL`] of them, is an invalid response.
+async fn final_head(session: &mut HttpSession) -> Result<(u16, HeaderMap), Attempt> {
+    let mut informational = 0;
+    loop {
+        let Some(h) = session.response_header() else {
+            return Err(invalid("the SCIM target sent no response header"));
+        };
+        let status = h.status.as_u16();
+        if status == 101 {
+            return Err(invalid(
+                "the SCIM target answered 101 Switching Protocols to a SCIM request",
+            ));
+        }
+        if !(100..200).contains(&status) {
+            return Ok((status, h.headers.clone()));
+        }
+        informational += 1;
+        if informational > MAX_INFORMATIONAL {
+            return Err(invalid(format!(
+                "the SCIM target sent more than {MAX_INFORMATIONAL} informational (1xx) answers"
+            )));
+        }
+        session
+            .read_response_header()
+            .await
+            .map_err(|e| Attempt::Failed(classify(&e, "reading the answer of")))?;
+    }
+}
+
+/// The answer's body, at most `limit` bytes: a larger declared length is refused before a byte
+/// of it is read, any other answer as soon as what arrived passes the limit.
+async fn read_body(
+    session: &mut HttpSession,
+    headers: &HeaderMap,
+    has_body: bool,
+    limit: usize,
+) -> Result<Bytes, Attempt> {
+    let too_large = || {
+        invalid(format!(
+            "the SCIM target's answer is larger than {limit} bytes (upstream.max_response_bytes)"
+        ))
+    };
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if has_body && declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut body = BytesMut::new();
+    loop {
+        match session.read_response_body().await {
+            Ok(Some(chunk)) => {
+                if body.len().saturating_add(chunk.len()) > limit {
+                    return Err(too_large());
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body.freeze()),
+            Err(e) => return Err(Attempt::Failed(classify(&e, "reading the answer of"))),
+        }
+    }
 }
 
 fn is_stale(e: &pingora::Error) -> bool {
