@@ -432,3 +432,89 @@ fn an_id_the_target_returns_cannot_walk_a_later_chunk_out_of_the_base_path() {
     assert_eq!(seen.len(), 1, "only the first chunk was sent");
     assert!(!String::from_utf8_lossy(&seen[0].body).contains("admin"));
 }
+
+#[test]
+fn a_bulk_over_the_burst_is_refused_with_the_reason_not_waved_through() {
+    // 12 operations cost 12 units; a burst of 10 can never pay that at once. Before, the cost
+    // was clamped to the burst and the Bulk passed on a full bucket.
+    let rec = Recorder::start();
+    let gw = Gateway::start(
+        &[(
+            "a.toml",
+            policy(
+                "a",
+                "/a",
+                "t",
+                &rec.url(),
+                "",
+                "[limits]\nrequests_per_second = 1\nburst = 10\nbulk_oversize = \"split\"\nbulk_max_operations = 5",
+            ),
+        )],
+        &[],
+    );
+    let ops: Vec<Value> = (0..12).map(user_op).collect();
+    let bulk = json!({"schemas": [BULK], "Operations": ops}).to_string();
+    let r = call("POST", &gw.url("/a/Bulk"), Some("t"), &[], Some(&bulk));
+    r.assert_scim_error(413, None);
+    assert!(r.body.contains("at most 10 at once"), "{}", r.body);
+    assert!(rec.requests().is_empty());
+    assert!(gw
+        .metrics()
+        .contains(r#"scimgate_bulk_rejected_total{reason="over_burst",tenant="a"} 1"#));
+    // The quota was not spent: a Bulk within the burst still passes at once.
+    let ops: Vec<Value> = (0..10).map(user_op).collect();
+    let bulk = json!({"schemas": [BULK], "Operations": ops}).to_string();
+    rec.set(Answer::Json(
+        200,
+        vec![],
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkResponse"], "Operations": []})
+            .to_string(),
+    ));
+    let r = call("POST", &gw.url("/a/Bulk"), Some("t"), &[], Some(&bulk));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(rec.requests().len(), 2, "two chunks of 5");
+}
+
+#[test]
+fn a_split_bulk_has_a_cap_on_chunks_and_one_deadline() {
+    let rec = Recorder::start();
+    let gw = Gateway::start(
+        &[(
+            "a.toml",
+            policy(
+                "a",
+                "/a",
+                "t",
+                &rec.url(),
+                "timeout_ms = 1500",
+                "[limits]\nbulk_oversize = \"split\"\nbulk_max_operations = 1",
+            ),
+        )],
+        &[],
+    );
+    // 11 operations in chunks of 1: 11 upstream calls for one request, over the cap of 10.
+    let ops: Vec<Value> = (0..11).map(user_op).collect();
+    let bulk = json!({"schemas": [BULK], "Operations": ops}).to_string();
+    let r = call("POST", &gw.url("/a/Bulk"), Some("t"), &[], Some(&bulk));
+    r.assert_scim_error(413, None);
+    assert!(r.body.contains("11 chunks"), "{}", r.body);
+    assert!(rec.requests().is_empty());
+
+    // 3 chunks against a target that takes 1 s each: the whole request ends by the one
+    // deadline (1.5 s), not after 3 × 1.5 s.
+    rec.set(Answer::Delay(Duration::from_millis(1000)));
+    let ops: Vec<Value> = (0..3).map(user_op).collect();
+    let bulk = json!({"schemas": [BULK], "Operations": ops}).to_string();
+    let started = Instant::now();
+    let r = call("POST", &gw.url("/a/Bulk"), Some("t"), &[], Some(&bulk));
+    let took = started.elapsed();
+    r.assert_scim_error(504, None);
+    assert!(took < Duration::from_millis(2500), "took {took:?}");
+    assert!(rec.requests().len() <= 2, "{}", rec.requests().len());
+    // The gateway still serves.
+    rec.set(Answer::Json(200, vec![], "{}".into()));
+    assert_eq!(
+        call("GET", &gw.url("/a/Users"), Some("t"), &[], None).status,
+        200
+    );
+}

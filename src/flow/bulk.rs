@@ -1,7 +1,8 @@
 //! `bulk_oversize = "split"`: an oversize Bulk request goes to the target as consecutive chunks
 //! of at most `bulk_max_operations`, each `bulkId:` reference created in an earlier chunk (or
 //! earlier in the same one) and replaced by the id the target returned; `failOnErrors` counts
-//! across chunks; circular references get 409; the IdP sees one merged BulkResponse.
+//! across chunks; circular references get 409; the IdP sees one merged BulkResponse. The whole
+//! split shares one deadline (the tenant's `timeout_ms`); the Bulk caps bound the chunks.
 
 use super::body::{Body, Message};
 use super::exchange::{send, Sent, UpstreamResponse};
@@ -14,6 +15,7 @@ use crate::scim::message::field;
 use bytes::Bytes;
 use serde_json::{json, Value};
 use std::collections::HashMap;
+use std::time::Instant;
 
 const BULK_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
 
@@ -45,7 +47,15 @@ pub async fn split(
     let mut ids = HashMap::new();
     let mut responses = Vec::new();
     let mut errors = 0usize;
+    // One deadline for the whole request: every chunk's exchange ends by it.
+    let deadline = Instant::now() + tenant.upstream.timeout;
     for chunk in &plan.chunks {
+        if Instant::now() >= deadline {
+            return Err(ScimError::gateway_timeout(format!(
+                "the split Bulk request did not finish within {} ms",
+                tenant.upstream.timeout.as_millis()
+            )));
+        }
         if fail_on_errors.is_some_and(|budget| errors >= budget) {
             break;
         }
@@ -77,7 +87,8 @@ pub async fn split(
                 Value::from(budget.saturating_sub(errors).max(1)),
             );
         }
-        let resp = match send(gw, tenant, asked, Body::Json(Message::made(body)), rules).await? {
+        let chunk_body = Body::Json(Message::made(body));
+        let resp = match send(gw, tenant, asked, chunk_body, Some(deadline), rules).await? {
             Sent::NothingToSend => continue,
             Sent::Answered(resp) => resp,
         };

@@ -62,13 +62,15 @@ pub enum Sent {
 /// How long a tenant is held after a 429/423 without a usable `Retry-After`.
 const DEFAULT_BACKOFF: Duration = Duration::from_secs(1);
 
-/// Translate one request (`body` is the one parsed message), send it, and learn from the
-/// target's back-pressure. `rules` counts the translation rules applied.
+/// Translate one request (`body` is the one parsed message), send it (by `deadline`, when the
+/// request has one), and learn from the target's back-pressure. `rules` counts the
+/// translation rules applied.
 pub async fn send(
     gw: &Gateway<'_>,
     tenant: &Tenant,
     asked: &Asked<'_>,
     mut body: Body,
+    deadline: Option<Instant>,
     rules: &mut u32,
 ) -> Result<Sent, ScimError> {
     let mut stats = Stats::default();
@@ -89,7 +91,8 @@ pub async fn send(
     };
     let query = changes.query.as_deref().or(asked.query);
     let rest = changes.rest.as_deref().unwrap_or(asked.rest);
-    let req = super::request::build(tenant, asked.method, rest, query, asked.headers, bytes);
+    let mut req = super::request::build(tenant, asked.method, rest, query, asked.headers, bytes);
+    req.deadline = deadline;
 
     let started = Instant::now();
     let result = gw.upstream.exchange(tenant, &req).await;

@@ -158,7 +158,7 @@ pub async fn phases(
     let started = Instant::now();
     let resp = match split {
         Some(whole) => bulk::split(gw, tenant, &asked, whole, &mut seen.rules).await?,
-        None => match exchange::send(gw, tenant, &asked, body, &mut seen.rules).await? {
+        None => match exchange::send(gw, tenant, &asked, body, None, &mut seen.rules).await? {
             Sent::Answered(resp) => resp,
             Sent::NothingToSend => {
                 return Ok(Reply {

@@ -44,6 +44,9 @@ pub fn throttle(
     }
 }
 
+/// The most chunks one split Bulk request becomes (each an upstream call); more is refused.
+pub const MAX_CHUNKS: usize = 10;
+
 /// What the Bulk limits say about one Bulk request.
 #[derive(Debug, PartialEq, Eq)]
 pub enum BulkCheck {
@@ -112,6 +115,28 @@ pub fn bulk(tenant: &Tenant, message: &mut Message) -> Result<BulkCheck, ScimErr
         return reject(
             "max_operations",
             format!("bulk request has {n} operations; the limit is {max}"),
+        );
+    }
+    // One quota unit per operation: more operations than the burst could never be paid for at
+    // once, so they are refused with the reason rather than waved through at the burst.
+    if let Some(burst) = l.rate.max_cost() {
+        if n > burst as usize {
+            return reject(
+                "over_burst",
+                format!(
+                    "bulk request has {n} operations; tenant {} may spend at most {burst} at once (limits.burst)",
+                    tenant.name
+                ),
+            );
+        }
+    }
+    let chunks = n.div_ceil(max.max(1));
+    if chunks > MAX_CHUNKS {
+        return reject(
+            "max_chunks",
+            format!(
+                "bulk request would go to the target in {chunks} chunks of {max}; the limit is {MAX_CHUNKS}"
+            ),
         );
     }
     changed |= clamp_fail_on_errors(v, max);

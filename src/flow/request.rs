@@ -25,6 +25,9 @@ pub struct UpstreamRequest {
     pub path_and_query: String,
     pub headers: Vec<(&'static str, HeaderValue)>,
     pub body: Option<Bytes>,
+    /// When the whole IdP request must be answered by (a split Bulk's chunks share one); the
+    /// exchange ends at the earlier of this and the tenant's `timeout_ms`.
+    pub deadline: Option<std::time::Instant>,
 }
 
 /// Build the upstream request; `body` is `Some` for methods that carry one.
@@ -86,5 +89,6 @@ pub fn build(
         path_and_query,
         headers,
         body,
+        deadline: None,
     }
 }

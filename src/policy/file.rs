@@ -182,7 +182,8 @@ pub struct UpstreamFile {
 #[serde(deny_unknown_fields)]
 pub struct LimitsFile {
     /// Sustained requests per second for this tenant; 0 = unlimited. Default 0. A Bulk request
-    /// costs one unit per operation. Over quota: 429 with `Retry-After`.
+    /// costs one unit per operation (more operations than `burst`: 413). Over quota: 429 with
+    /// `Retry-After`.
     #[serde(default)]
     pub requests_per_second: Option<Spanned<i64>>,
     /// Requests allowed at once above the sustained rate. Default: `requests_per_second`.

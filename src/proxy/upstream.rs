@@ -75,13 +75,17 @@ impl UpstreamClient {
         }
     }
 
-    /// Send `req` to `up` and read the whole answer within `up.timeout`.
+    /// Send `req` to `up` and read the whole answer within `up.timeout` (and by the request's
+    /// deadline, when it has one).
     pub async fn exchange(
         &self,
         up: &Upstream,
         req: &UpstreamRequest,
     ) -> Result<UpstreamResponse, ExchangeError> {
-        match tokio::time::timeout(up.timeout, self.exchange_with_retry(up, req)).await {
+        let budget = req.deadline.map_or(up.timeout, |d| {
+            d.saturating_duration_since(Instant::now()).min(up.timeout)
+        });
+        match tokio::time::timeout(budget, self.exchange_with_retry(up, req)).await {
             Ok(r) => r,
             Err(_) => Err(ExchangeError::new(
                 UpstreamErrorKind::Timeout,

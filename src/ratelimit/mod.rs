@@ -38,6 +38,11 @@ impl Quota {
         self.per_second == 0
     }
 
+    /// The most units one request can ever spend at once (the burst), or `None` for unlimited.
+    pub fn max_cost(&self) -> Option<u32> {
+        self.effective().map(|e| e.burst.get())
+    }
+
     /// The rate and burst actually enforced, or `None` for unlimited.
     fn effective(&self) -> Option<Effective> {
         let per_second = NonZeroU32::new(self.per_second)?;

@@ -96,7 +96,7 @@ pub static BULK_OPERATIONS: Lazy<HistogramVec> = Lazy::new(|| {
 pub static BULK_REJECTED: Lazy<IntCounterVec> = Lazy::new(|| {
     metric!(register_int_counter_vec!(
         "scimgate_bulk_rejected_total",
-        "Bulk requests refused with 413, by reason: max_operations, max_payload.",
+        "Bulk requests refused with 413, by reason: max_operations, max_payload, over_burst, max_chunks.",
         &["tenant", "reason"]
     ))
 });
