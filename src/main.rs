@@ -49,6 +49,10 @@ enum Command {
         /// Worker threads (default: the number of CPUs).
         #[arg(long)]
         threads: Option<usize>,
+        /// Seconds a keep-alive IdP connection may stay idle between requests before it is
+        /// closed (1..=3600).
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        idle_timeout_s: u64,
         /// Log as JSON lines instead of text.
         #[arg(long, value_parser = ["text", "json"], default_value = "text")]
         log_format: String,
@@ -160,6 +164,7 @@ fn main() -> ExitCode {
             tls_cert,
             tls_key,
             threads,
+            idle_timeout_s,
             log_format,
         } => {
             scimgate::telemetry::logs::init(log_format == "json");
@@ -185,6 +190,7 @@ fn main() -> ExitCode {
                 tls_cert,
                 tls_key,
                 threads,
+                idle_timeout_s,
             };
             match serve(opts, Policies::new(tenants)) {
                 Err(e) => {

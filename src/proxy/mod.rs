@@ -33,6 +33,8 @@ pub struct Gateway {
     pub backoff: Arc<crate::ratelimit::Backoff>,
     /// True on the TLS listener's service (for the default public URL's scheme).
     pub tls: bool,
+    /// Seconds a keep-alive connection may stay idle before the next request (`--idle-timeout-s`).
+    pub idle_timeout_s: u64,
 }
 
 #[async_trait]
@@ -67,7 +69,10 @@ impl ProxyHttp for Gateway {
         };
         let reply = flow::serve(&gw, &req, &mut SessionBody(session)).await;
         // A body not read to its end leaves the connection unusable: close it.
-        let keepalive = session.as_downstream_mut().is_body_done();
+        let keepalive = session
+            .as_downstream_mut()
+            .is_body_done()
+            .then_some(self.idle_timeout_s.max(1));
         write(session, reply, keepalive).await?;
         Ok(true)
     }
@@ -131,15 +136,22 @@ impl BodySource for SessionBody<'_> {
     }
 }
 
-async fn write(session: &mut Session, reply: Reply, keepalive: bool) -> Result<()> {
+/// Write the answer; `keepalive` is how long the connection may then idle (Pingora's default
+/// after a request is forever), `None` closes it.
+async fn write(session: &mut Session, reply: Reply, keepalive: Option<u64>) -> Result<()> {
     let mut header = ResponseHeader::build(reply.status, Some(reply.headers.len() + 2))?;
     for (name, value) in reply.headers {
         header.append_header(name, value)?;
     }
     header.insert_header("content-length", reply.body.len().to_string())?;
-    if !keepalive {
-        header.insert_header("connection", "close")?;
-        session.set_keepalive(None);
+    match keepalive {
+        // Only where keep-alive is on at all (not for `Connection: close` or a plain HTTP/1.0).
+        Some(idle) if session.get_keepalive().is_some() => session.set_keepalive(Some(idle)),
+        Some(_) => {}
+        None => {
+            header.insert_header("connection", "close")?;
+            session.set_keepalive(None);
+        }
     }
     let empty = reply.body.is_empty();
     session

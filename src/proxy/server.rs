@@ -24,6 +24,8 @@ pub struct ServeOptions {
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub threads: usize,
+    /// Seconds an IdP keep-alive connection may stay idle between requests.
+    pub idle_timeout_s: u64,
 }
 
 /// Start-up failures, each a message for the operator.
@@ -94,6 +96,7 @@ pub fn serve(
             limiter: limiter.clone(),
             backoff: backoff.clone(),
             tls: false,
+            idle_timeout_s: opts.idle_timeout_s,
         },
         "scimgate",
     );
@@ -109,6 +112,7 @@ pub fn serve(
                 limiter,
                 backoff,
                 tls: true,
+                idle_timeout_s: opts.idle_timeout_s,
             },
             "scimgate-tls",
         );

@@ -1,0 +1,105 @@
+//! The IdP side of the connection is bounded: after an answer, a keep-alive connection may idle
+//! for `--idle-timeout-s` and is then closed (Pingora's default is forever, so idle sockets
+//! could exhaust the gateway without a token).
+// Tests may panic; src/ may not (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::indexing_slicing, clippy::string_slice)]
+
+mod common;
+use common::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+/// Send one request on `s` and read until the end of its (Content-Length) answer.
+fn exchange(s: &mut TcpStream, request: &str) -> String {
+    s.write_all(request.as_bytes()).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = s.read(&mut buf).unwrap();
+        assert!(
+            n > 0,
+            "closed before the answer: {}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got).to_string();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap())
+                })
+                .unwrap_or(0);
+            if body.len() >= len {
+                return text;
+            }
+        }
+    }
+}
+
+#[test]
+fn an_idle_connection_is_closed_after_the_idle_timeout() {
+    let rec = Recorder::start();
+    let gw = Gateway::start_with(
+        &[("a.toml", policy("a", "/a", "t", &rec.url(), "", ""))],
+        &[],
+        &["--idle-timeout-s", "1"],
+    );
+    let mut s = TcpStream::connect(("127.0.0.1", gw.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    // No token needed: a 404 is enough to leave a connection behind.
+    let req = "GET /nope HTTP/1.1\r\nHost: gw\r\n\r\n";
+    let first = exchange(&mut s, req);
+    assert!(first.starts_with("HTTP/1.1 404"), "{first}");
+    // Still usable right away: keep-alive is on.
+    let second = exchange(&mut s, req);
+    assert!(second.starts_with("HTTP/1.1 404"), "{second}");
+    // Then idle: the gateway closes it after about a second, not never.
+    let idle = Instant::now();
+    let mut buf = [0u8; 16];
+    let n = s.read(&mut buf).unwrap_or(0);
+    assert_eq!(n, 0, "the gateway closes the idle connection");
+    let waited = idle.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
+        "closed after {waited:?}"
+    );
+    // The gateway still serves.
+    let mut fresh = TcpStream::connect(("127.0.0.1", gw.port)).unwrap();
+    fresh
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let ok = exchange(
+        &mut fresh,
+        "GET /a/Users HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer t\r\n\r\n",
+    );
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+}
+
+#[test]
+fn the_idle_timeout_is_bounded_at_start() {
+    for bad in ["0", "3601", "x"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_scimgate"))
+            .args([
+                "serve",
+                "--policies",
+                ".",
+                "--listen",
+                "127.0.0.1:1",
+                "--idle-timeout-s",
+                bad,
+            ])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{bad}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("--idle-timeout-s"),
+            "{bad}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
