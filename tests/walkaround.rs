@@ -927,3 +927,61 @@ fn one_attribute_in_two_spellings_is_refused() {
     }
     assert_nothing_sent(&env.policed, "two spellings of one attribute");
 }
+
+#[test]
+fn dotted_and_odd_keys_are_read_as_paths_or_refused() {
+    // A key that is an attribute path is policed as that path; one that is no attribute name
+    // at all (`"password "`, or a dotted key that is no path, found by fuzzing) is refused:
+    // a lenient target could read it as the dropped attribute.
+    let env = Env::start();
+    let patch = |value: Value| {
+        json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "value": value}]})
+            .to_string()
+    };
+    let r = env.send(
+        "PATCH",
+        "/p/Users/1",
+        &[],
+        Some(patch(json!({"name.givenName": "A", "title": "boss"})).as_bytes()),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let sent = recorded_json(env.policed.requests().last().unwrap());
+    let text = sent.to_string();
+    assert!(text.contains(r#""name":{"givenName":"A"}"#), "{text}");
+    assert!(
+        !has_key(&sent, "title") && text.contains("userType"),
+        "{text}"
+    );
+    let before = env.policed.requests().len();
+    for value in [
+        json!({"password ": "x"}),
+        json!({"password.0:User%2-0and%2": {"manager": ""}}),
+        json!({"pass word": "x"}),
+    ] {
+        let r = env.send(
+            "PATCH",
+            "/p/Users/1",
+            &[],
+            Some(patch(value.clone()).as_bytes()),
+        );
+        assert_refused(&r, &[400], Kind::Is("invalidPath"), &value.to_string());
+        let r = env.send(
+            "POST",
+            "/p/Users",
+            &[],
+            Some(
+                json!({"userName": "a"})
+                    .as_object()
+                    .map(|o| {
+                        let mut o = o.clone();
+                        o.extend(value.as_object().unwrap().clone());
+                        Value::Object(o).to_string()
+                    })
+                    .unwrap()
+                    .as_bytes(),
+            ),
+        );
+        assert_refused(&r, &[400], Kind::Is("invalidPath"), &value.to_string());
+    }
+    assert_eq!(env.policed.requests().len(), before, "nothing sent");
+}

@@ -179,13 +179,23 @@ fn translate_query(
 }
 
 /// Every attribute key of a resource (`patch = false`) or of a PatchOp's path-less values in
-/// its one spelling ([`crate::scim::keys::unqualify`]), so no URN-qualified spelling slips past
-/// a rule; an attribute given twice is refused (400 invalidSyntax).
+/// its one spelling ([`crate::scim::keys::unqualify`], [`crate::scim::keys::nest_paths`]), so
+/// no URN-qualified or dotted spelling slips past a rule; an attribute given twice is refused
+/// (400 invalidSyntax), a dotted key that is no attribute path too (400 invalidPath).
 fn one_spelling(patch: bool, v: &mut Value) -> Result<(), ScimError> {
-    let refuse = |what: String| ScimError::invalid_syntax(format!("the request body: {what}"));
+    let one = |obj: &mut serde_json::Map<String, Value>| {
+        crate::scim::keys::unqualify(obj)
+            .map_err(|what| ScimError::invalid_syntax(format!("the request body: {what}")))?;
+        crate::scim::keys::nest_paths(obj).map_err(|what| {
+            ScimError::bad_request(
+                Some(crate::scim::error::ScimType::InvalidPath),
+                format!("the request body: {what}"),
+            )
+        })
+    };
     if !patch {
         if let Some(obj) = v.as_object_mut() {
-            crate::scim::keys::unqualify(obj).map_err(refuse)?;
+            one(obj)?;
         }
         return Ok(());
     }
@@ -197,7 +207,7 @@ fn one_spelling(patch: bool, v: &mut Value) -> Result<(), ScimError> {
             continue;
         }
         if let Some(Value::Object(value)) = field_mut(op, "value") {
-            crate::scim::keys::unqualify(value).map_err(refuse)?;
+            one(value)?;
         }
     }
     Ok(())
