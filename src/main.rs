@@ -53,6 +53,10 @@ enum Command {
         /// closed (1..=3600).
         #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
         idle_timeout_s: u64,
+        /// Milliseconds the whole request body may take to arrive; past it 408 and the
+        /// connection is closed (100..=600000).
+        #[arg(long, default_value_t = 30000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
+        body_timeout_ms: u64,
         /// Log as JSON lines instead of text.
         #[arg(long, value_parser = ["text", "json"], default_value = "text")]
         log_format: String,
@@ -165,6 +169,7 @@ fn main() -> ExitCode {
             tls_key,
             threads,
             idle_timeout_s,
+            body_timeout_ms,
             log_format,
         } => {
             scimgate::telemetry::logs::init(log_format == "json");
@@ -191,6 +196,7 @@ fn main() -> ExitCode {
                 tls_key,
                 threads,
                 idle_timeout_s,
+                body_timeout: std::time::Duration::from_millis(body_timeout_ms),
             };
             match serve(opts, Policies::new(tenants)) {
                 Err(e) => {

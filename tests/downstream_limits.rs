@@ -103,3 +103,54 @@ fn the_idle_timeout_is_bounded_at_start() {
         );
     }
 }
+
+#[test]
+fn a_body_that_trickles_is_cut_at_the_whole_body_timeout() {
+    // One byte every 200 ms never trips a per-read timeout; the whole-body deadline (700 ms)
+    // ends it with a 408 and a closed connection, and nothing reaches the target.
+    let rec = Recorder::start();
+    let gw = Gateway::start_with(
+        &[("a.toml", policy("a", "/a", "t", &rec.url(), "", ""))],
+        &[],
+        &["--body-timeout-ms", "700"],
+    );
+    let mut s = TcpStream::connect(("127.0.0.1", gw.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(
+        b"POST /a/Users HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer t\r\n\
+          Content-Type: application/scim+json\r\nContent-Length: 1000000\r\n\r\n{",
+    )
+    .unwrap();
+    let started = Instant::now();
+    let trickle = {
+        let mut w = s.try_clone().unwrap();
+        std::thread::spawn(move || {
+            for _ in 0..50 {
+                std::thread::sleep(Duration::from_millis(200));
+                if w.write_all(b" ").is_err() {
+                    return;
+                }
+            }
+        })
+    };
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = s.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    let took = started.elapsed();
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains(r#""status":"408""#), "{text}");
+    assert!(
+        text.to_ascii_lowercase().contains("connection: close"),
+        "{text}"
+    );
+    assert!(took < Duration::from_secs(5), "ended after {took:?}");
+    let _ = trickle.join();
+    assert!(rec.requests().is_empty());
+    assert!(gw.metrics().contains(r#"status="408""#));
+}

@@ -35,6 +35,8 @@ pub struct Gateway {
     pub tls: bool,
     /// Seconds a keep-alive connection may stay idle before the next request (`--idle-timeout-s`).
     pub idle_timeout_s: u64,
+    /// How long the whole request body may take to arrive (`--body-timeout-ms`).
+    pub body_timeout: Duration,
 }
 
 #[async_trait]
@@ -67,7 +69,11 @@ impl ProxyHttp for Gateway {
             headers: &head.headers,
             host,
         };
-        let reply = flow::serve(&gw, &req, &mut SessionBody(session)).await;
+        let mut body = SessionBody {
+            session,
+            timeout: self.body_timeout,
+        };
+        let reply = flow::serve(&gw, &req, &mut body).await;
         // A body not read to its end leaves the connection unusable: close it.
         let keepalive = session
             .as_downstream_mut()
@@ -93,19 +99,43 @@ impl ProxyHttp for Gateway {
     }
 }
 
-/// The request body of a Pingora session.
-struct SessionBody<'a>(&'a mut Session);
+/// The request body of a Pingora session, whole within `timeout`.
+struct SessionBody<'a> {
+    session: &'a mut Session,
+    timeout: Duration,
+}
+
+/// The most a body buffer reserves ahead of the bytes that arrived, whatever Content-Length says.
+const MAX_RESERVE: usize = 64 * 1024;
 
 #[async_trait]
 impl BodySource for SessionBody<'_> {
     async fn read(&mut self, limit: usize) -> Result<Bytes, ScimError> {
+        let timeout = self.timeout;
+        match tokio::time::timeout(timeout, self.read_all(limit)).await {
+            Ok(r) => r,
+            // The body is not done, so the connection closes after the answer.
+            Err(_) => Err(ScimError::new(
+                408,
+                None,
+                format!(
+                    "the request body did not arrive within {} ms",
+                    timeout.as_millis()
+                ),
+            )),
+        }
+    }
+}
+
+impl SessionBody<'_> {
+    async fn read_all(&mut self, limit: usize) -> Result<Bytes, ScimError> {
         let too_large = || {
             ScimError::payload_too_large(format!(
                 "the request body is larger than the limit of {limit} bytes"
             ))
         };
         let declared = self
-            .0
+            .session
             .req_header()
             .headers
             .get("content-length")
@@ -114,9 +144,11 @@ impl BodySource for SessionBody<'_> {
         if declared.is_some_and(|n| n > limit as u64) {
             return Err(too_large());
         }
-        let downstream = self.0.as_downstream_mut();
-        downstream.set_read_timeout(Some(BODY_READ_TIMEOUT));
-        let mut buf = BytesMut::with_capacity(declared.map_or(0, |n| n as usize));
+        let downstream = self.session.as_downstream_mut();
+        downstream.set_read_timeout(Some(BODY_READ_TIMEOUT.min(self.timeout)));
+        // Memory follows the bytes that arrive, not the length a client declares.
+        let reserve = declared.map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
+        let mut buf = BytesMut::with_capacity(reserve.min(MAX_RESERVE));
         loop {
             match downstream.read_request_body().await {
                 Ok(Some(chunk)) => {

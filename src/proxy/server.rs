@@ -26,6 +26,8 @@ pub struct ServeOptions {
     pub threads: usize,
     /// Seconds an IdP keep-alive connection may stay idle between requests.
     pub idle_timeout_s: u64,
+    /// How long a whole request body may take to arrive.
+    pub body_timeout: std::time::Duration,
 }
 
 /// Start-up failures, each a message for the operator.
@@ -97,6 +99,7 @@ pub fn serve(
             backoff: backoff.clone(),
             tls: false,
             idle_timeout_s: opts.idle_timeout_s,
+            body_timeout: opts.body_timeout,
         },
         "scimgate",
     );
@@ -113,6 +116,7 @@ pub fn serve(
                 backoff,
                 tls: true,
                 idle_timeout_s: opts.idle_timeout_s,
+                body_timeout: opts.body_timeout,
             },
             "scimgate-tls",
         );

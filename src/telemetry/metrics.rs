@@ -184,7 +184,7 @@ pub fn render() -> Vec<u8> {
 /// The `status` label of a request: pre-rendered for the statuses SCIM uses, anything else by
 /// its class, so the label set stays bounded.
 pub fn status_label(status: u16) -> &'static str {
-    const KNOWN: [(u16, &str); 18] = [
+    const KNOWN: [(u16, &str); 19] = [
         (200, "200"),
         (201, "201"),
         (204, "204"),
@@ -193,6 +193,7 @@ pub fn status_label(status: u16) -> &'static str {
         (401, "401"),
         (403, "403"),
         (404, "404"),
+        (408, "408"),
         (409, "409"),
         (412, "412"),
         (413, "413"),
