@@ -223,3 +223,39 @@ fn a_configmap_symlink_swap_reloads() {
     );
     println!("ConfigMap swap took effect after {took:?}");
 }
+
+#[test]
+fn other_files_in_the_directory_do_not_reload() {
+    // A log file written into the policies directory used to reload on every line.
+    let rec = Recorder::start();
+    let gw = Gateway::start(
+        &[("t.toml", policy("t", "/t", "tok", &rec.url(), "", ""))],
+        &[],
+    );
+    let dir = gw.policies();
+    let reloads = || {
+        metric(&gw, r#"scimgate_policy_reloads_total{result="success"} "#)
+            + metric(&gw, r#"scimgate_policy_reloads_total{result="failure"} "#)
+    };
+    let before = reloads();
+    for i in 0..10 {
+        std::fs::write(dir.join("gateway.log"), format!("line {i}\n")).unwrap();
+        std::fs::write(dir.join(".t.toml.swp"), format!("swap {i}")).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Past the debounce: a reload, had one been triggered, would be counted by now.
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(
+        reloads(),
+        before,
+        "no reload for files that are not policies"
+    );
+    // A policy change still reloads.
+    atomic_write(
+        &dir.join("t.toml"),
+        &policy("t", "/t", "tok", &rec.url(), "", ""),
+    );
+    wait_for("a .toml change reloading", Duration::from_secs(2), || {
+        reloads() > before
+    });
+}

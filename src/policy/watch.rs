@@ -71,13 +71,14 @@ impl Reloader {
         }
     }
 
-    /// Watch the directory and SIGHUP from background threads for the life of the process.
+    /// Watch the directory (policy files and ConfigMap swaps only, see [`concerns_policies`])
+    /// and SIGHUP from background threads for the life of the process.
     pub fn spawn(self: Arc<Self>) -> Result<(), String> {
         let (tx, rx) = mpsc::channel::<()>();
         let fs_tx = tx.clone();
         let mut watcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-                if event.is_ok_and(|e| !e.kind.is_access()) {
+                if event.is_ok_and(|e| concerns_policies(&e)) {
                     let _ = fs_tx.send(());
                 }
             })
@@ -117,4 +118,16 @@ impl Reloader {
             .map_err(|e| e.to_string())?;
         Ok(())
     }
+}
+
+/// Does a change in the policies directory concern the policies? Only `*.toml` files (policies
+/// and their tests) and the kubelet's ConfigMap entries (`..data`, `..<version>`): a log file or
+/// an editor's swap file written there must not reload in a loop.
+fn concerns_policies(e: &notify::Event) -> bool {
+    !e.kind.is_access()
+        && e.paths.iter().any(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with(".toml") || n.starts_with(".."))
+        })
 }
