@@ -57,6 +57,10 @@ enum Command {
         /// connection is closed (100..=600000).
         #[arg(long, default_value_t = 30000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
         body_timeout_ms: u64,
+        /// Where the access log (one JSON line per request) goes: stderr, stdout, off, or a file
+        /// path (appended). Independent of RUST_LOG.
+        #[arg(long, default_value = "stderr")]
+        access_log: scimgate::telemetry::logs::AccessLog,
         /// Log as JSON lines instead of text.
         #[arg(long, value_parser = ["text", "json"], default_value = "text")]
         log_format: String,
@@ -170,9 +174,13 @@ fn main() -> ExitCode {
             threads,
             idle_timeout_s,
             body_timeout_ms,
+            access_log,
             log_format,
         } => {
-            scimgate::telemetry::logs::init(log_format == "json");
+            if let Err(e) = scimgate::telemetry::logs::init(log_format == "json", &access_log) {
+                eprintln!("error: scimgate did not start: {e}");
+                return ExitCode::FAILURE;
+            }
             let loaded = load::load_dir(&policies).and_then(|mut tenants| {
                 secrets::resolve(&mut tenants, |k| std::env::var(k).ok())?;
                 Ok(tenants)

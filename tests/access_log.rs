@@ -114,3 +114,50 @@ fn access_lines_carry_what_ops_need_and_no_personal_data() {
         );
     }
 }
+
+#[test]
+fn the_access_log_goes_where_it_is_told_whatever_rust_log_says() {
+    let rec = Recorder::start();
+    let files = [("t.toml", policy("t", "/t", "tok", &rec.url(), "", ""))];
+    // RUST_LOG=warn silenced the audit trail before; now only the other lines.
+    let gw = Gateway::start_with(&files, &[("RUST_LOG", "warn")], &[]);
+    call("GET", &gw.url("/t/Users"), Some("tok"), &[], None);
+    let lines = access_lines(&gw);
+    assert_eq!(lines.len(), 1, "{}", gw.log());
+    assert_eq!(lines[0]["tenant"], "t");
+    assert_eq!(lines[0]["status"], 200);
+    assert!(
+        !gw.log().contains(" INFO "),
+        "RUST_LOG=warn still rules the rest"
+    );
+
+    // To a file, and nowhere else.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("access.jsonl");
+    let gw = Gateway::start_with(
+        &files,
+        &[("RUST_LOG", "warn")],
+        &["--access-log", file.to_str().unwrap()],
+    );
+    call("GET", &gw.url("/t/Users"), Some("tok"), &[], None);
+    call("GET", &gw.url("/nope"), None, &[], None);
+    assert!(access_lines(&gw).is_empty());
+    let written = std::fs::read_to_string(&file).unwrap();
+    let statuses: Vec<Value> = written
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["status"].clone())
+        .collect();
+    assert_eq!(statuses, [json!(200), json!(404)], "{written}");
+
+    // Off.
+    let gw = Gateway::start_with(&files, &[], &["--access-log", "off"]);
+    call("GET", &gw.url("/t/Users"), Some("tok"), &[], None);
+    assert!(access_lines(&gw).is_empty(), "{}", gw.log());
+
+    // A file that cannot be opened is a start-up error, named.
+    let bad = Gateway::try_start_with(&files, &[], &["--access-log", "/nonexistent/dir/a.log"]);
+    let Err((_, err)) = bad else {
+        panic!("started with an access log it cannot write")
+    };
+    assert!(err.contains("--access-log /nonexistent/dir/a.log"), "{err}");
+}

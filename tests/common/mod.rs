@@ -298,7 +298,7 @@ impl Gateway {
             .unwrap_or_else(|(code, err)| panic!("gateway exited ({code:?}):\n{err}"))
     }
 
-    fn try_start_with(
+    pub fn try_start_with(
         files: &[(&str, String)],
         env: &[(&str, &str)],
         args: &[&str],
