@@ -161,3 +161,53 @@ fn the_access_log_goes_where_it_is_told_whatever_rust_log_says() {
     };
     assert!(err.contains("--access-log /nonexistent/dir/a.log"), "{err}");
 }
+
+#[test]
+fn no_token_reaches_the_log_at_trace_level() {
+    // Pingora logs the raw head of a malformed request at debug and every request head at
+    // trace; the IdP's token must not reach the log even with RUST_LOG=trace.
+    let rec = Recorder::start();
+    let files = [(
+        "t.toml",
+        policy(
+            "t",
+            "/t",
+            "SUPERSECRET-TOKEN-123",
+            &rec.url(),
+            "bearer_env = \"UP\"",
+            "",
+        ),
+    )];
+    for level in [
+        "trace",
+        "debug",
+        "pingora_core=trace,pingora_proxy=trace,trace",
+    ] {
+        let gw = Gateway::start_with(
+            &files,
+            &[("RUST_LOG", level), ("UP", "UPSTREAM-SECRET-456")],
+            &[],
+        );
+        let ok = call(
+            "GET",
+            &gw.url("/t/Users"),
+            Some("SUPERSECRET-TOKEN-123"),
+            &[],
+            None,
+        );
+        assert_eq!(ok.status, 200);
+        // A malformed head (a space in a header name) that Pingora refuses itself.
+        raw(
+            gw.port,
+            b"GET /t/Users HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer SUPERSECRET-TOKEN-123\r\nBad Header: x\r\n\r\n",
+        );
+        let log = gw.log();
+        assert!(!log.is_empty());
+        for secret in ["SUPERSECRET-TOKEN-123", "UPSTREAM-SECRET-456"] {
+            assert!(
+                !log.contains(secret),
+                "RUST_LOG={level}: {secret} in the log:\n{log}"
+            );
+        }
+    }
+}

@@ -83,5 +83,11 @@ pub fn init(json: bool, access: &AccessLog) -> Result<(), String> {
         .with(main.with_filter(filter))
         .with(access_layer)
         .try_init();
+    // Pingora logs through the `log` crate, and its debug and trace lines print raw request
+    // heads (the IdP's bearer token among them). `log` records stop at info whatever RUST_LOG
+    // asks for; scimgate's own events (`tracing`) still follow RUST_LOG. (A RUST_LOG directive
+    // for Pingora's targets cannot do this: `log` records share one callsite per level, whose
+    // interest the first directive decides.)
+    log::set_max_level(log::LevelFilter::Info);
     Ok(())
 }
