@@ -4,6 +4,7 @@
 //! (`;` parameters, double encoding, dot segments in any encoding, encoded separators, invalid
 //! UTF-8, controls, a control parameter given twice) is refused here.
 
+use crate::mapping::query::decode_param;
 use crate::policy::{Policies, Tenant};
 use crate::scim::error::ScimError;
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -142,7 +143,7 @@ const CONTROL_PARAMS: [&str; 8] = [
 /// Check the query once: every parameter name and value decodes (percent-escapes, `+` as space)
 /// to UTF-8 without control characters, and no control parameter (names decoded, any case) is
 /// given twice. The query goes upstream as sent; every step that reads a parameter reads it
-/// decoded, by its lower-cased name ([`crate::mapping::query::map_params`]).
+/// decoded ([`decode_param`]), by its lower-cased name ([`crate::mapping::query::map_params`]).
 pub fn check_query(query: Option<&str>) -> Result<(), ScimError> {
     let Some(query) = query else { return Ok(()) };
     let mut seen: [bool; CONTROL_PARAMS.len()] = [false; CONTROL_PARAMS.len()];
@@ -163,26 +164,6 @@ pub fn check_query(query: Option<&str>) -> Result<(), ScimError> {
         }
     }
     Ok(())
-}
-
-/// A query parameter name or value, decoded.
-pub fn decode_param(s: &str) -> Result<String, ScimError> {
-    let bad = || ScimError::bad_request(None, "the query is not percent-encoded UTF-8 text");
-    let raw = s.as_bytes();
-    for (i, &b) in raw.iter().enumerate() {
-        if b == b'%' {
-            let hex = raw.get(i + 1..i + 3).unwrap_or_default();
-            if hex.len() != 2 || !hex.iter().all(u8::is_ascii_hexdigit) {
-                return Err(bad());
-            }
-        }
-    }
-    let bytes: Vec<u8> = percent_decode_str(&s.replace('+', " ")).collect();
-    let text = String::from_utf8(bytes).map_err(|_| bad())?;
-    if text.chars().any(char::is_control) {
-        return Err(bad());
-    }
-    Ok(text)
 }
 
 /// Headers the target receives from the IdP, each of which must come at most once: a second

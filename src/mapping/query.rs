@@ -130,11 +130,26 @@ fn rewrite_attr_list(
     Ok((n > 0).then(|| out.join(",")))
 }
 
-fn decode(s: &str) -> String {
-    // In query strings '+' stands for a space (application/x-www-form-urlencoded).
-    percent_decode_str(&s.replace('+', " "))
-        .decode_utf8_lossy()
-        .into_owned()
+/// A query parameter name or value, decoded: percent-escapes, and `+` as a space
+/// (application/x-www-form-urlencoded). Refused (400) when an escape is invalid, the bytes are
+/// not UTF-8, or a control character results: the gateway and the target must read it alike.
+pub fn decode_param(s: &str) -> Result<String, ScimError> {
+    let bad = || ScimError::bad_request(None, "the query is not percent-encoded UTF-8 text");
+    let raw = s.as_bytes();
+    for (i, &b) in raw.iter().enumerate() {
+        if b == b'%' {
+            let hex = raw.get(i + 1..i + 3).unwrap_or_default();
+            if hex.len() != 2 || !hex.iter().all(u8::is_ascii_hexdigit) {
+                return Err(bad());
+            }
+        }
+    }
+    let bytes: Vec<u8> = percent_decode_str(&s.replace('+', " ")).collect();
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    if text.chars().any(char::is_control) {
+        return Err(bad());
+    }
+    Ok(text)
 }
 
 /// Rewrite the parameters of a query string one by one: `f` gets each parameter's lowercased
@@ -148,7 +163,7 @@ pub fn map_params(
     let mut parts: Vec<String> = Vec::new();
     for pair in query.split('&') {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        match f(&decode(k).to_ascii_lowercase(), &decode(v))? {
+        match f(&decode_param(k)?.to_ascii_lowercase(), &decode_param(v)?)? {
             Some(text) => {
                 changed = true;
                 parts.push(format!("{k}={}", utf8_percent_encode(&text, ENCODE)));
