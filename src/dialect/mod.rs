@@ -12,7 +12,7 @@ use crate::scim::value::CORE_USER_URN;
 use serde_json::{Map, Value};
 
 /// The enterprise User extension URN.
-pub const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+pub use crate::scim::value::ENTERPRISE_USER_URN as ENTERPRISE;
 
 /// Record one dialect change with a note for the debug log.
 pub fn note(stats: &mut Stats, what: &'static str) {

@@ -4,7 +4,7 @@
 //! `"urn:…:enterprise:2.0:User:department"` goes into its extension object. Rules then see every
 //! attribute under the one key they look for. The same attribute given twice is refused.
 
-use super::value::is_core_urn;
+use super::value::{is_core_urn, is_urn_key as is_urn, ENTERPRISE_USER_URN as ENTERPRISE};
 use serde_json::{Map, Value};
 
 type Object = Map<String, Value>;
@@ -74,10 +74,6 @@ fn one_round(obj: &mut Object) -> Result<bool, String> {
     Ok(changed)
 }
 
-fn is_urn(key: &str) -> bool {
-    key.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:"))
-}
-
 /// `(urn, attribute)` when `key` is a core or known extension URN, `:`, an attribute name (or a
 /// dotted `name.sub`, which [`nest_paths`] then reads as a path).
 fn split_qualified<'k>(key: &'k str, containers: &[String]) -> Option<(&'k str, &'k str)> {
@@ -144,8 +140,6 @@ fn nest_in(obj: &mut Object) -> Result<bool, String> {
     }
     Ok(true)
 }
-
-const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
 /// Put `key` into `out`: objects under the same key (any case) are merged, anything else given
 /// twice is refused.

@@ -11,6 +11,8 @@ use super::expr::{AttrPath, CompareOp, Filter, PatchPath};
 pub const CORE_USER_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 /// Core schema of Group resources; a path qualified with it addresses the top level.
 pub const CORE_GROUP_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+/// The enterprise User extension (RFC 7643 §4.3).
+pub const ENTERPRISE_USER_URN: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
 type Object = Map<String, Value>;
 
@@ -87,7 +89,8 @@ fn is_empty_container(value: &Value) -> bool {
     }
 }
 
-fn is_urn_key(key: &str) -> bool {
+/// Does `key` start with `urn:` (any case)?
+pub(crate) fn is_urn_key(key: &str) -> bool {
     key.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:"))
 }
 
