@@ -1,7 +1,8 @@
 //! The `scimgate` command line: thin, it parses arguments and calls the library.
 
 use clap::{Parser, Subcommand};
-use scimgate::policy::diagnostics::Diagnostics;
+use scimgate::policy::compile::CompileOptions;
+use scimgate::policy::diagnostics::{Diagnostics, Warning};
 use scimgate::policy::{load, secrets, Policies};
 use scimgate::proxy::server::{serve, ServeOptions};
 use std::io::Read;
@@ -31,6 +32,10 @@ enum Command {
         /// Directory of tenant policies (*.toml, one tenant each).
         #[arg(long)]
         policies: PathBuf,
+        /// When given, every secret file a policy names (bearer_file) must lie inside this
+        /// directory, symlinks resolved; it must exist.
+        #[arg(long)]
+        secrets_dir: Option<PathBuf>,
         /// Plain HTTP listener for IdPs, e.g. 0.0.0.0:8080.
         #[arg(long)]
         listen: String,
@@ -57,6 +62,20 @@ enum Command {
         /// connection is closed (100..=600000).
         #[arg(long, default_value_t = 30000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
         body_timeout_ms: u64,
+        /// Milliseconds the whole request head may take to arrive (from accept for a new
+        /// connection, from its first byte on a kept-alive one); past it 408 and the connection
+        /// is closed, or a silent new connection is closed (100..=600000).
+        #[arg(long, default_value_t = 10000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
+        header_timeout_ms: u64,
+        /// Bytes a request head may have (request line and headers); past it 431 and the
+        /// connection is closed (4096..=1048575).
+        #[arg(long, default_value_t = 32768, value_parser = clap::value_parser!(u64).range(4096..=1_048_575))]
+        max_header_bytes: u64,
+        /// Open IdP connections at once, both listeners together; at the cap an idle
+        /// keep-alive connection is closed to make room, and a new one is refused (503) only
+        /// when none is idle (1..=1000000).
+        #[arg(long, default_value_t = 10000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        max_connections: u64,
         /// Where the access log (one JSON line per request) goes: stderr, stdout, off, or a file
         /// path (appended). Independent of RUST_LOG.
         #[arg(long, default_value = "stderr")]
@@ -69,6 +88,9 @@ enum Command {
     Check {
         /// Directory of tenant policies.
         dir: PathBuf,
+        /// As for `serve`: secret files must lie inside this directory (same verdict as serve).
+        #[arg(long)]
+        secrets_dir: Option<PathBuf>,
     },
     /// Print what the gateway would send the target (request) or the IdP (response), no network.
     Translate {
@@ -146,26 +168,10 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Check { dir } => match load::load_dir(&dir) {
-            Ok(tenants) => {
-                for t in &tenants {
-                    println!(
-                        "ok: {} ({}) route {} -> {}",
-                        t.name,
-                        t.source.display(),
-                        t.route,
-                        t.upstream.url
-                    );
-                }
-                ExitCode::SUCCESS
-            }
-            Err(errors) => {
-                eprintln!("{}", Diagnostics(errors));
-                ExitCode::FAILURE
-            }
-        },
+        Command::Check { dir, secrets_dir } => check(&dir, secrets_dir.as_deref()),
         Command::Serve {
             policies,
+            secrets_dir,
             listen,
             admin,
             tls_listen,
@@ -174,6 +180,9 @@ fn main() -> ExitCode {
             threads,
             idle_timeout_s,
             body_timeout_ms,
+            header_timeout_ms,
+            max_header_bytes,
+            max_connections,
             access_log,
             log_format,
         } => {
@@ -181,7 +190,14 @@ fn main() -> ExitCode {
                 eprintln!("error: scimgate did not start: {e}");
                 return ExitCode::FAILURE;
             }
-            let loaded = load::load_dir(&policies).and_then(|mut tenants| {
+            let compile_opts = match CompileOptions::new(secrets_dir.as_deref()) {
+                Ok(o) => o,
+                Err(e) => {
+                    eprintln!("error: scimgate did not start: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let loaded = load::load_dir_with(&policies, &compile_opts).and_then(|mut tenants| {
                 secrets::resolve(&mut tenants, |k| std::env::var(k).ok())?;
                 Ok(tenants)
             });
@@ -193,6 +209,9 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
+            for w in tenants.iter().flat_map(|t| &t.warnings) {
+                tracing::warn!(target: "scimgate::policy", "{}", Warning(w));
+            }
             let threads = threads
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             let opts = ServeOptions {
@@ -205,6 +224,10 @@ fn main() -> ExitCode {
                 threads,
                 idle_timeout_s,
                 body_timeout: std::time::Duration::from_millis(body_timeout_ms),
+                header_timeout: std::time::Duration::from_millis(header_timeout_ms),
+                max_header_bytes: usize::try_from(max_header_bytes).unwrap_or(usize::MAX),
+                max_connections: usize::try_from(max_connections).unwrap_or(usize::MAX),
+                compile: compile_opts,
             };
             match serve(opts, Policies::new(tenants)) {
                 Err(e) => {
@@ -213,6 +236,39 @@ fn main() -> ExitCode {
                 }
                 Ok(never) => match never {},
             }
+        }
+    }
+}
+
+/// `scimgate check DIR [--secrets-dir S]`: an `ok:` line per tenant on stdout; warnings and
+/// errors (file:line:col) on stderr; exit 1 on any error.
+fn check(dir: &std::path::Path, secrets_dir: Option<&std::path::Path>) -> ExitCode {
+    let opts = match CompileOptions::new(secrets_dir) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match load::load_dir_with(dir, &opts) {
+        Ok(tenants) => {
+            for t in &tenants {
+                println!(
+                    "ok: {} ({}) route {} -> {}",
+                    t.name,
+                    t.source.display(),
+                    t.route,
+                    t.upstream.url
+                );
+                for w in &t.warnings {
+                    eprintln!("{}", Warning(w));
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            eprintln!("{}", Diagnostics(errors));
+            ExitCode::FAILURE
         }
     }
 }

@@ -103,3 +103,74 @@ fn k8s_configmap_policies_pass_scimgate_check() {
         &scimgate_check(dir.path()),
     );
 }
+
+/// The `--admin` address of a command line split into words (`--admin ADDR` or `--admin=ADDR`).
+fn admin_flag(words: &[&str]) -> Option<String> {
+    words.iter().enumerate().find_map(|(i, w)| {
+        w.strip_prefix("--admin=")
+            .map(str::to_string)
+            .or_else(|| (*w == "--admin").then(|| words.get(i + 1).unwrap().to_string()))
+    })
+}
+
+fn is_loopback(addr: &str) -> bool {
+    let host = addr.rsplit_once(':').unwrap().0;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The admin listener has no authentication: the image, the systemd unit and every script bind
+/// it to loopback; only deployments that must be scraped from another container or the pod IP
+/// (compose, Kubernetes) say otherwise in their own command, which the Python checker asserts.
+#[test]
+fn the_admin_listener_is_loopback_unless_told_otherwise() {
+    let docker = std::fs::read_to_string(repo().join("deploy/Dockerfile")).unwrap();
+    let cmd = docker
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("CMD "))
+        .expect("a CMD in deploy/Dockerfile");
+    let cmd: Vec<String> = serde_json::from_str(cmd).expect("an exec-form CMD");
+    let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
+    let admin = admin_flag(&cmd).expect("the image's CMD passes --admin");
+    assert!(
+        is_loopback(&admin),
+        "deploy/Dockerfile CMD binds --admin {admin}"
+    );
+
+    let unit = std::fs::read_to_string(repo().join("deploy/scimgate.service")).unwrap();
+    let unit = unit.replace("\\\n", " ");
+    let exec = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .unwrap();
+    let words: Vec<&str> = exec.split_whitespace().collect();
+    let admin = admin_flag(&words).expect("the systemd unit passes --admin");
+    assert!(
+        is_loopback(&admin),
+        "scimgate.service binds --admin {admin}"
+    );
+
+    let mut scripts = 0;
+    for dir in ["scripts", "benches", "benches/load"] {
+        for e in std::fs::read_dir(repo().join(dir)).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_none_or(|x| x != "sh") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&p).unwrap().replace('"', " ");
+            for line in text.lines().filter(|l| l.contains("--admin")) {
+                let words: Vec<&str> = line.split_whitespace().collect();
+                let admin = admin_flag(&words).unwrap();
+                assert!(is_loopback(&admin), "{}: --admin {admin}", p.display());
+                scripts += 1;
+            }
+        }
+    }
+    assert!(scripts > 0, "no script starts the gateway with --admin");
+    // compose and k8s (YAML): `deploy_files_parse_and_agree` runs the checker, which refuses
+    // a non-loopback admin address they inherit rather than pass, or publish beyond 127.0.0.1.
+}

@@ -4,13 +4,44 @@
 use super::diagnostics::Diagnostic;
 use super::file::{LimitsFile, PolicyFile, UpstreamFile};
 use super::model::*;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
+
+/// What the deployment, not the policy, decides about policies: the same for `check` and
+/// `serve` (and each reload), so a check gives serve's verdict.
+#[derive(Debug, Clone, Default)]
+pub struct CompileOptions {
+    /// `--secrets-dir`: every secret file (`bearer_file`) must lie inside it, symlinks
+    /// resolved. `None`: anywhere.
+    pub secrets_dir: Option<PathBuf>,
+}
+
+impl CompileOptions {
+    /// Options for a `--secrets-dir` flag: the directory must exist (checked here, once, so
+    /// start-up says so clearly; each compile checks again).
+    pub fn new(secrets_dir: Option<&Path>) -> Result<Self, String> {
+        if let Some(dir) = secrets_dir {
+            super::secrets::check_dir(dir)?;
+        }
+        Ok(CompileOptions {
+            secrets_dir: secrets_dir.map(Path::to_path_buf),
+        })
+    }
+}
 
 /// Parse and compile one policy file's text. Secrets are not read here (see
 /// [`super::secrets`]) so `scimgate check` works where they are absent.
 pub fn compile_file(path: &Path, source: &str) -> Result<Tenant, Vec<Diagnostic>> {
+    compile_file_with(path, source, &CompileOptions::default())
+}
+
+/// [`compile_file`] under the deployment's [`CompileOptions`].
+pub fn compile_file_with(
+    path: &Path,
+    source: &str,
+    opts: &CompileOptions,
+) -> Result<Tenant, Vec<Diagnostic>> {
     let file: PolicyFile = match toml::from_str(source) {
         Ok(f) => f,
         Err(e) => {
@@ -27,7 +58,9 @@ pub fn compile_file(path: &Path, source: &str) -> Result<Tenant, Vec<Diagnostic>
     let mut cx = Cx {
         path,
         source,
+        opts,
         errors: Vec::new(),
+        warnings: Vec::new(),
     };
     let tenant = cx.tenant(file);
     if cx.errors.is_empty() {
@@ -40,7 +73,9 @@ pub fn compile_file(path: &Path, source: &str) -> Result<Tenant, Vec<Diagnostic>
 struct Cx<'a> {
     path: &'a Path,
     source: &'a str,
+    opts: &'a CompileOptions,
     errors: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
 }
 
 impl Cx<'_> {
@@ -133,6 +168,7 @@ impl Cx<'_> {
                 pii: f.log.as_ref().is_some_and(|l| l.pii),
             },
             source: self.path.to_path_buf(),
+            warnings: std::mem::take(&mut self.warnings),
             name_pos: super::diagnostics::line_col(self.source, f.tenant.span().start),
             route_pos: super::diagnostics::line_col(self.source, f.route.span().start),
         })
@@ -319,7 +355,9 @@ impl Cx<'_> {
                     Some(SecretSource::Env(name.clone()))
                 }
             }
-            (None, Some(f)) => Some(SecretSource::File(self.relative(f.get_ref()))),
+            (None, Some(f)) => self
+                .secret_file("upstream.bearer_file", f)
+                .map(SecretSource::File),
             (None, None) => Some(SecretSource::None),
         };
         let timeout = self.millis(u.timeout_ms.as_ref(), "timeout_ms", DEFAULT_TIMEOUT_MS);
@@ -342,6 +380,19 @@ impl Cx<'_> {
                     "ca_file is set but upstream.url is not https".into(),
                     None,
                 );
+            }
+        }
+        let allow_insecure = u.allow_insecure.as_ref().is_some_and(|a| *a.get_ref());
+        if let Some(url) = &url {
+            let secret_key = match (&u.bearer_env, &u.bearer_file) {
+                (Some(_), _) => Some("upstream.bearer_env"),
+                (None, Some(_)) => Some("upstream.bearer_file"),
+                (None, None) => None,
+            };
+            if let Some(key) = secret_key {
+                if !self.secret_travels_safely(&u.url, url, key, allow_insecure) {
+                    ok = false;
+                }
             }
         }
         let secret_pos = u
@@ -368,6 +419,7 @@ impl Cx<'_> {
             connect_timeout: connect_timeout?,
             max_response_bytes: max_response_bytes?,
             ca_file,
+            allow_insecure,
             authorization: None,
         })
     }
@@ -415,6 +467,65 @@ impl Cx<'_> {
     fn relative(&self, p: &str) -> std::path::PathBuf {
         let dir = self.path.parent().unwrap_or(Path::new(""));
         dir.join(p)
+    }
+
+    /// A secret file's path (relative to the policy file's directory), inside `--secrets-dir`
+    /// when one is given; `key` names it in the error (`upstream.bearer_file`, …).
+    fn secret_file(&mut self, key: &str, f: &Spanned<String>) -> Option<PathBuf> {
+        let path = self.relative(f.get_ref());
+        let Some(dir) = self.opts.secrets_dir.as_deref() else {
+            return Some(path);
+        };
+        if let Err(why) = super::secrets::confine(&path, dir) {
+            self.err(
+                f,
+                "E035",
+                format!("{key} {:?} {why}", f.get_ref()),
+                Some("secret files must lie inside --secrets-dir (symlinks resolved): mount the secret there"),
+            );
+            return None;
+        }
+        Some(path)
+    }
+
+    /// A secret may go to `url` (the `url` key as written, `target` parsed) unless that is
+    /// plain http to a host that is not loopback; `allow_insecure = true` lets it, with a
+    /// warning. `key` names what carries the secret. False when refused (an error is pushed).
+    fn secret_travels_safely(
+        &mut self,
+        at: &Spanned<String>,
+        target: &BaseUrl,
+        key: &str,
+        allow_insecure: bool,
+    ) -> bool {
+        if target.tls || is_loopback_host(&target.host) {
+            return true;
+        }
+        if allow_insecure {
+            let d = Diagnostic::at(
+                self.path,
+                self.source,
+                Some(at.span()),
+                "W001",
+                format!(
+                    "the upstream secret ({key}) goes in clear text to {} (plain http, allow_insecure = true)",
+                    target.host
+                ),
+            )
+            .with_hint("anyone on the network path can read it: use https:// unless that path is private");
+            self.warnings.push(d);
+            return true;
+        }
+        self.err(
+            at,
+            "E036",
+            format!(
+                "upstream.url {:?} is plain http to {}, which is not loopback, and {key} sends it a secret: it would go in clear text; use https://, or set allow_insecure = true under [upstream]",
+                target.url, target.host
+            ),
+            Some("allow_insecure = true only where the network path to the target is private (a container network, a sidecar)"),
+        );
+        false
     }
 
     fn ca_file(&mut self, c: &Spanned<String>) -> Option<std::path::PathBuf> {
@@ -555,6 +666,16 @@ fn fill_vars(
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// Loopback, where plain http keeps a secret on the machine: `localhost`, 127.0.0.0/8, ::1
+/// (and ::ffff:127.x). Other names are not resolved: they may lead anywhere.
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.trim_end_matches('.').eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.to_canonical().is_loopback())
 }
 
 /// A parsed absolute base URL.
@@ -708,6 +829,66 @@ bearer_env = "ACME_TOKEN"
         assert_eq!(e.len(), 2, "{e:#?}");
         assert!(e[0].contains("E020"));
         assert!(e[1].contains("must not carry credentials"));
+    }
+
+    #[test]
+    fn a_secret_over_plain_http_needs_loopback_or_allow_insecure() {
+        let plain = OK.replace("https://api.example.com:8443", "http://scim.example.com");
+        let e = errors(&plain);
+        assert_eq!(e.len(), 1, "{e:#?}");
+        assert!(e[0].starts_with("t.toml:7:7: error[E036]: upstream.url \"http://scim.example.com/identity/scim/0ae8-7ade/v2\" is plain http to scim.example.com"), "{}", e[0]);
+        assert!(e[0].contains("allow_insecure = true"), "{}", e[0]);
+        let allowed = plain.replace("[upstream]", "[upstream]\nallow_insecure = true");
+        let t = compile_file(Path::new("t.toml"), &allowed).unwrap();
+        assert!(t.upstream.allow_insecure);
+        assert_eq!(t.warnings.len(), 1);
+        let w = super::super::diagnostics::Warning(&t.warnings[0]).to_string();
+        assert!(w.starts_with("t.toml:8:7: warning[W001]: the upstream secret (upstream.bearer_env) goes in clear text to scim.example.com"), "{w}");
+        for ok in [
+            "http://127.0.0.9:81",
+            "http://localhost",
+            "http://[::1]:80",
+            "https://scim.example.com",
+        ] {
+            let t = compile_file(
+                Path::new("t.toml"),
+                &OK.replace("https://api.example.com:8443", ok),
+            )
+            .unwrap();
+            assert!(t.warnings.is_empty(), "{ok}");
+        }
+        // No secret, nothing to leak.
+        let t = compile_file(
+            Path::new("t.toml"),
+            &plain.replace("bearer_env = \"ACME_TOKEN\"", ""),
+        )
+        .unwrap();
+        assert!(t.warnings.is_empty());
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        for h in [
+            "localhost",
+            "LOCALHOST.",
+            "127.0.0.1",
+            "127.255.0.3",
+            "::1",
+            "[::1]",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(is_loopback_host(h), "{h}");
+        }
+        for h in [
+            "localhost.example.com",
+            "128.0.0.1",
+            "10.0.0.1",
+            "::2",
+            "scim2",
+            "0.0.0.0",
+        ] {
+            assert!(!is_loopback_host(h), "{h}");
+        }
     }
 
     #[test]

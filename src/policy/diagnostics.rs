@@ -55,11 +55,11 @@ pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
-impl fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Diagnostic {
+    fn render(&self, severity: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}:{}:{}: error[{}]: {}",
+            "{}:{}:{}: {severity}[{}]: {}",
             self.file.display(),
             self.line,
             self.col,
@@ -70,6 +70,23 @@ impl fmt::Display for Diagnostic {
             write!(f, "\n  = hint: {hint}")?;
         }
         Ok(())
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.render("error", f)
+    }
+}
+
+/// A diagnostic that does not stop a load (codes `W…`, [`super::Tenant::warnings`]), printed
+/// `file:line:col: warning[code]: message` with its hint.
+#[derive(Debug, Clone, Copy)]
+pub struct Warning<'a>(pub &'a Diagnostic);
+
+impl fmt::Display for Warning<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.render("warning", f)
     }
 }
 

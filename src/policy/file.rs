@@ -160,6 +160,11 @@ pub struct UpstreamFile {
     /// with neither, no `Authorization` header goes upstream.
     #[serde(default)]
     pub bearer_file: Option<Spanned<String>>,
+    /// Send the upstream secret (`bearer_env`/`bearer_file`) over plain `http://` to a host
+    /// that is not loopback (127.0.0.0/8, ::1, `localhost`), i.e. in clear text. Default
+    /// `false`: such a policy is refused; `true` loads it and `scimgate check` warns.
+    #[serde(default)]
+    pub allow_insecure: Option<Spanned<bool>>,
     /// Whole upstream exchange, milliseconds; past it the IdP gets 504. Default 30000.
     #[serde(default)]
     pub timeout_ms: Option<Spanned<i64>>,

@@ -1,7 +1,7 @@
 //! Reading a policies directory: every `*.toml` is one tenant. All files are compiled and all
 //! errors collected, then the cross-file rules (unique names, no overlapping routes) run.
 
-use super::compile::compile_file;
+use super::compile::{compile_file_with, CompileOptions};
 use super::diagnostics::Diagnostic;
 use super::model::{Policies, Tenant};
 use crate::scim::resource::Resource;
@@ -10,22 +10,18 @@ use std::sync::Arc;
 
 /// Load and compile every policy of `dir`. Secrets are not read here.
 pub fn load_dir(dir: &Path) -> Result<Vec<Tenant>, Vec<Diagnostic>> {
+    load_dir_with(dir, &CompileOptions::default())
+}
+
+/// [`load_dir`] under the deployment's [`CompileOptions`] (`--secrets-dir`).
+pub fn load_dir_with(dir: &Path, opts: &CompileOptions) -> Result<Vec<Tenant>, Vec<Diagnostic>> {
     let files = policy_files(dir)?;
     let mut tenants = Vec::new();
     let mut errors = Vec::new();
     for file in &files {
-        match std::fs::read_to_string(file) {
-            Err(e) => errors.push(Diagnostic::at(
-                file,
-                "",
-                None,
-                "E003",
-                format!("cannot read: {e}"),
-            )),
-            Ok(source) => match compile_file(file, &source) {
-                Ok(t) => tenants.push(t),
-                Err(mut d) => errors.append(&mut d),
-            },
+        match load_file_with(file, opts) {
+            Ok(t) => tenants.push(t),
+            Err(mut d) => errors.append(&mut d),
         }
     }
     errors.extend(cross_checks(&tenants));
@@ -36,8 +32,23 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Tenant>, Vec<Diagnostic>> {
     }
 }
 
-/// The `*.toml` files of `dir`, sorted by name.
-fn policy_files(dir: &Path) -> Result<Vec<PathBuf>, Vec<Diagnostic>> {
+/// Read and compile one policy file on its own (no cross-file rules, no secrets): what a
+/// reload does for each file ([`super::reconcile`]).
+pub fn load_file_with(file: &Path, opts: &CompileOptions) -> Result<Tenant, Vec<Diagnostic>> {
+    match std::fs::read_to_string(file) {
+        Err(e) => Err(vec![Diagnostic::at(
+            file,
+            "",
+            None,
+            "E003",
+            format!("cannot read: {e}"),
+        )]),
+        Ok(source) => compile_file_with(file, &source, opts),
+    }
+}
+
+/// The `*.toml` files of `dir` (policy tests `*.test.toml` left out), sorted by name.
+pub fn policy_files(dir: &Path) -> Result<Vec<PathBuf>, Vec<Diagnostic>> {
     let entries = std::fs::read_dir(dir).map_err(|e| {
         vec![Diagnostic::at(
             dir,
@@ -71,36 +82,48 @@ fn cross_checks(tenants: &[Tenant]) -> Vec<Diagnostic> {
     let mut errors = Vec::new();
     for (i, b) in tenants.iter().enumerate() {
         for a in tenants.iter().take(i) {
-            if a.name == b.name {
-                errors.push(
-                    at(
-                        &b.source,
-                        b.name_pos,
-                        "E012",
-                        format!(
-                            "tenant {:?} is also defined in {}",
-                            b.name,
-                            a.source.display()
-                        ),
-                    )
-                    .with_hint("tenant names are unique across the policies directory"),
-                );
-            }
-            if let Some(why) = routes_overlap(&a.route, &b.route) {
-                errors.push(
-                    at(
-                        &b.source,
-                        b.route_pos,
-                        "E013",
-                        format!(
-                        "route {:?} of tenant {:?} overlaps route {:?} of tenant {:?} in {}: {why}",
-                        b.route, b.name, a.route, a.name, a.source.display()
-                    ),
-                    )
-                    .with_hint("give each tenant its own route"),
-                );
-            }
+            errors.extend(conflicts(a, b));
         }
+    }
+    errors
+}
+
+/// What `b` claims that `a` has already (the same tenant name, an overlapping route), as
+/// diagnostics in `b`'s file; empty when the two can serve side by side.
+pub fn conflicts(a: &Tenant, b: &Tenant) -> Vec<Diagnostic> {
+    let mut errors = Vec::new();
+    if a.name == b.name {
+        errors.push(
+            at(
+                &b.source,
+                b.name_pos,
+                "E012",
+                format!(
+                    "tenant {:?} is also defined in {}",
+                    b.name,
+                    a.source.display()
+                ),
+            )
+            .with_hint("tenant names are unique across the policies directory"),
+        );
+    }
+    if let Some(why) = routes_overlap(&a.route, &b.route) {
+        errors.push(
+            at(
+                &b.source,
+                b.route_pos,
+                "E013",
+                format!(
+                    "route {:?} of tenant {:?} overlaps route {:?} of tenant {:?} in {}: {why}",
+                    b.route,
+                    b.name,
+                    a.route,
+                    a.name,
+                    a.source.display()
+                ),
+            )
+            .with_hint("give each tenant its own route"),
+        );
     }
     errors
 }
@@ -133,7 +156,12 @@ fn routes_overlap(a: &str, b: &str) -> Option<&'static str> {
 impl Policies {
     /// The checked set of tenants, longest route first.
     pub fn new(tenants: Vec<Tenant>) -> Policies {
-        let mut tenants: Vec<Arc<Tenant>> = tenants.into_iter().map(Arc::new).collect();
+        Policies::from_shared(tenants.into_iter().map(Arc::new).collect())
+    }
+
+    /// [`Policies::new`] of tenants some of which may serve already (a reload keeps a broken
+    /// file's last good tenant as it is).
+    pub fn from_shared(mut tenants: Vec<Arc<Tenant>>) -> Policies {
         tenants.sort_by(|a, b| {
             b.route
                 .len()

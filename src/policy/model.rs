@@ -29,6 +29,9 @@ pub struct Tenant {
     pub log: LogSettings,
     /// The file it came from, for logs and diagnostics.
     pub source: PathBuf,
+    /// What compiled but deserves a look (`scimgate check` prints them, `serve` logs them),
+    /// e.g. a secret sent in clear text under `allow_insecure = true`.
+    pub warnings: Vec<super::diagnostics::Diagnostic>,
     /// Line and column of `tenant` and `route` in `source`, for cross-file diagnostics.
     pub name_pos: (usize, usize),
     pub route_pos: (usize, usize),
@@ -76,6 +79,9 @@ pub struct Upstream {
     /// Largest answer body read from the target, bytes; larger is a 502.
     pub max_response_bytes: usize,
     pub ca_file: Option<PathBuf>,
+    /// `allow_insecure = true`: the secret may go over plain http to a host that is not
+    /// loopback (compile refuses that otherwise).
+    pub allow_insecure: bool,
     /// `Authorization` value for upstream requests, filled by [`super::secrets::resolve`].
     pub authorization: Option<Secret>,
 }

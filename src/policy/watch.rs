@@ -1,12 +1,21 @@
 //! Hot reload: a change in the policies directory (debounced; ConfigMap symlink swaps included)
-//! or SIGHUP rebuilds the whole policy set off the request path. Only a set in which every file
-//! compiles (and every secret resolves) is swapped in; otherwise the last good set keeps serving,
-//! the errors are logged with file:line:col, and `scimgate_policy_reloads_total{result="failure"}`
-//! counts it. Requests in flight finish on the snapshot they started with.
+//! or SIGHUP reloads every policy file off the request path, each file on its own
+//! ([`reconcile`]): a file that does not compile (or whose secret does not resolve, or that
+//! claims a tenant name or route another file serves) keeps its own tenant on its last good
+//! version, or out if it never loaded, while every other file's edit, addition or deletion
+//! applies. The new set is swapped in whole; requests in flight finish on their snapshot.
+//!
+//! A reload with any such file counts as `scimgate_policy_reloads_total{result="failure"}` and
+//! logs each diagnostic (ERROR, file:line:col), then one WARN line per file, the line `/readyz`
+//! shows: `stale: acme (policies/acme.toml:12:5: error[E001]: …)` or
+//! `not loaded: policies/new.toml:3:9: error[E013]: …`. A policies directory that cannot be read
+//! or has no policy file changes nothing.
 
+use super::compile::CompileOptions;
 use super::diagnostics::Diagnostic;
+use super::reconcile::{reconcile, Outcome, Problem};
 use super::store::PolicyStore;
-use super::{load, secrets, Policies};
+use super::{load, secrets, Policies, Tenant};
 use crate::ratelimit::{Backoff, Limiter};
 use crate::telemetry::metrics;
 use notify::{RecursiveMode, Watcher};
@@ -28,33 +37,17 @@ pub struct Reloader {
     pub load_ca: Arc<dyn Fn(&std::path::Path) + Send + Sync>,
     pub limiter: Arc<dyn Limiter>,
     pub backoff: Arc<Backoff>,
+    /// What `serve` compiled with (`--secrets-dir`): a reload judges files the same way.
+    pub compile: CompileOptions,
 }
 
 impl Reloader {
-    /// Rebuild and, if every file is good, swap. Returns the number of tenants now served.
+    /// Reload every policy file and swap in what serves. Call it from one thread at a time.
+    /// `Ok(tenants served)` when every file loaded; otherwise `Err` with every diagnostic,
+    /// after whatever could apply applied (nothing when the directory itself is unusable).
     pub fn reload(&self) -> Result<usize, Vec<Diagnostic>> {
-        let loaded = load::load_dir(&self.dir).and_then(|mut tenants| {
-            secrets::resolve(&mut tenants, |k| std::env::var(k).ok())?;
-            Ok(tenants)
-        });
-        match loaded {
-            Ok(tenants) => {
-                for t in &tenants {
-                    if let Some(ca) = &t.upstream.ca_file {
-                        (self.load_ca)(ca);
-                    }
-                }
-                let names: HashSet<String> = tenants.iter().map(|t| t.name.clone()).collect();
-                let n = tenants.len();
-                self.store.swap(Policies::new(tenants));
-                self.limiter.retain(&|t| names.contains(t));
-                self.backoff.retain(&|t| names.contains(t));
-                metrics::POLICY_RELOADS
-                    .with_label_values(&["success"])
-                    .inc();
-                tracing::info!(tenants = n, dir = %self.dir.display(), "policies reloaded");
-                Ok(n)
-            }
+        let files = match load::policy_files(&self.dir) {
+            Ok(files) => files,
             Err(errors) => {
                 metrics::POLICY_RELOADS
                     .with_label_values(&["failure"])
@@ -63,11 +56,61 @@ impl Reloader {
                     tracing::error!(target: "scimgate::policy", "{d}");
                 }
                 tracing::warn!(
-                    errors = errors.len(),
-                    "policy reload failed; the last good policies keep serving"
+                    dir = %self.dir.display(),
+                    "policy reload failed: the policies directory cannot be used; every tenant keeps its policy"
                 );
-                Err(errors)
+                return Err(errors);
             }
+        };
+        let opts = &self.compile;
+        let loaded = files
+            .into_iter()
+            .map(|file| {
+                let tenant = load::load_file_with(&file, opts).and_then(with_secret);
+                (file, tenant)
+            })
+            .collect();
+        let serving = self.store.load();
+        let Outcome { tenants, problems } = reconcile(&serving.tenants, loaded);
+        drop(serving);
+        for w in tenants.iter().flat_map(|t| &t.warnings) {
+            tracing::warn!(target: "scimgate::policy", "{}", super::diagnostics::Warning(w));
+        }
+        for t in &tenants {
+            if let Some(ca) = &t.upstream.ca_file {
+                (self.load_ca)(ca);
+            }
+        }
+        let names: HashSet<String> = tenants.iter().map(|t| t.name.clone()).collect();
+        let n = tenants.len();
+        log_problems(&problems);
+        let errors: Vec<Diagnostic> = problems
+            .iter()
+            .flat_map(|p| p.errors.iter().cloned())
+            .collect();
+        let stale = problems.iter().filter(|p| p.stale.is_some()).count();
+        let not_loaded = problems.len() - stale;
+        self.store.install(Policies::from_shared(tenants), problems);
+        self.limiter.retain(&|t| names.contains(t));
+        self.backoff.retain(&|t| names.contains(t));
+        if errors.is_empty() {
+            metrics::POLICY_RELOADS
+                .with_label_values(&["success"])
+                .inc();
+            tracing::info!(tenants = n, dir = %self.dir.display(), "policies reloaded");
+            Ok(n)
+        } else {
+            metrics::POLICY_RELOADS
+                .with_label_values(&["failure"])
+                .inc();
+            tracing::warn!(
+                tenants = n,
+                stale,
+                not_loaded,
+                dir = %self.dir.display(),
+                "policy reload partly applied: {n} tenants serve, {stale} on a stale version, {not_loaded} files not loaded"
+            );
+            Err(errors)
         }
     }
 
@@ -117,6 +160,27 @@ impl Reloader {
             })
             .map_err(|e| e.to_string())?;
         Ok(())
+    }
+}
+
+/// Read the upstream secret of one tenant (a reload reads them all again, so a rotated
+/// `bearer_file` takes effect).
+fn with_secret(mut t: Tenant) -> Result<Tenant, Vec<Diagnostic>> {
+    secrets::resolve(std::slice::from_mut(&mut t), |k| std::env::var(k).ok())?;
+    Ok(t)
+}
+
+/// Each diagnostic (ERROR, with its hint), then one WARN line per file that did not load.
+fn log_problems(problems: &[Problem]) {
+    for p in problems {
+        for d in &p.errors {
+            tracing::error!(target: "scimgate::policy", "{d}");
+        }
+        let file = p.file.display();
+        match &p.stale {
+            Some(tenant) => tracing::warn!(target: "scimgate::policy", %tenant, %file, "{p}"),
+            None => tracing::warn!(target: "scimgate::policy", %file, "{p}"),
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! The admin listener: `GET /metrics` (Prometheus text), `GET /healthz` (the process answers),
 //! `GET /readyz` (policies are loaded, at least one tenant is served, and the IdP listeners
-//! accept connections).
+//! accept connections; then one line per policy file the last reload could not load, e.g.
+//! `stale: acme (policies/acme.toml:12:5: error[E001]: …)`, which does not make it unready).
 
 use crate::policy::store::PolicyStore;
 use crate::scim::error::ScimError;
@@ -51,25 +52,18 @@ impl ServeHttp for Admin {
             (true, "/healthz") => reply(200, "text/plain; charset=utf-8", b"ok\n".to_vec()),
             (true, "/readyz") => {
                 let tenants = self.store.load().tenants.len();
-                if tenants > 0 && !self.listeners_up().await {
-                    reply(
-                        503,
-                        "text/plain; charset=utf-8",
-                        b"not ready: listeners starting\n".to_vec(),
-                    )
+                let (status, mut body) = if tenants > 0 && !self.listeners_up().await {
+                    (503, "not ready: listeners starting\n".to_string())
                 } else if tenants > 0 {
-                    reply(
-                        200,
-                        "text/plain; charset=utf-8",
-                        format!("ready: {tenants} tenants\n").into_bytes(),
-                    )
+                    (200, format!("ready: {tenants} tenants\n"))
                 } else {
-                    reply(
-                        503,
-                        "text/plain; charset=utf-8",
-                        b"not ready: no tenants\n".to_vec(),
-                    )
+                    (503, "not ready: no tenants\n".to_string())
+                };
+                // What the last reload could not load: it serves on without it.
+                for problem in self.store.problems().iter() {
+                    body.push_str(&format!("{problem}\n"));
                 }
+                reply(status, "text/plain; charset=utf-8", body.into_bytes())
             }
             (false, "/metrics" | "/healthz" | "/readyz") => {
                 let e = ScimError::new(405, None, "only GET is served here");

@@ -5,6 +5,7 @@
 //! bodies over its 64 KiB replay buffer; see docs/ARCHITECTURE.md.)
 
 pub mod admin;
+pub mod edge;
 pub mod server;
 pub mod upstream;
 
@@ -45,7 +46,30 @@ impl ProxyHttp for Gateway {
 
     fn new_ctx(&self) -> Self::CTX {}
 
+    async fn early_request_filter(&self, session: &mut Session, _ctx: &mut ()) -> Result<()> {
+        edge::request_started();
+        // A client that does not read its answer holds the connection no longer than one
+        // that does not send its body.
+        let downstream = session.as_downstream_mut();
+        downstream.set_write_timeout(Some(self.body_timeout));
+        downstream.set_total_drain_timeout(Some(self.body_timeout));
+        Ok(())
+    }
+
     async fn request_filter(&self, session: &mut Session, _ctx: &mut ()) -> Result<bool> {
+        if let Some(refusal) = ambiguous_framing(session) {
+            let started = std::time::Instant::now();
+            let reply = Reply::from(refusal);
+            let method = session.req_header().method.clone();
+            flow::observe::record(
+                &method,
+                &flow::observe::Seen::default(),
+                &reply,
+                started.elapsed(),
+            );
+            write(session, reply, None).await?;
+            return Ok(true);
+        }
         let policies = self.store.load();
         let gw = flow::Gateway {
             policies: &policies,
@@ -183,6 +207,8 @@ async fn write(session: &mut Session, reply: Reply, keepalive: Option<u64>) -> R
         None => {
             header.insert_header("connection", "close")?;
             session.set_keepalive(None);
+            // Request bytes may be left unread: the client must still read this answer.
+            edge::linger_on_close();
         }
     }
     let empty = reply.body.is_empty();
@@ -193,4 +219,32 @@ async fn write(session: &mut Session, reply: Reply, keepalive: Option<u64>) -> R
         session.write_response_body(Some(reply.body), true).await?;
     }
     Ok(())
+}
+
+/// Framing a server behind another could read differently (request smuggling): two
+/// Content-Lengths (even equal ones, which Pingora would merge), or Content-Length beside
+/// Transfer-Encoding (Pingora drops the Content-Length; the raw head still has it). Refused
+/// with 400, and the connection closes.
+fn ambiguous_framing(session: &Session) -> Option<ScimError> {
+    let headers = &session.req_header().headers;
+    let mut lengths = headers.get_all(http::header::CONTENT_LENGTH).iter();
+    let first = lengths.next();
+    if lengths.next().is_some() || first.is_some_and(|v| v.as_bytes().contains(&b',')) {
+        return Some(ScimError::invalid_syntax(
+            "the request has more than one Content-Length",
+        ));
+    }
+    if headers.contains_key(http::header::TRANSFER_ENCODING) {
+        let raw = session.as_downstream().to_h1_raw();
+        let has_length = raw.split(|&b| b == b'\n').any(|line| {
+            line.get(..15)
+                .is_some_and(|name| name.eq_ignore_ascii_case(b"content-length:"))
+        });
+        if has_length {
+            return Some(ScimError::invalid_syntax(
+                "the request has both Transfer-Encoding and Content-Length",
+            ));
+        }
+    }
+    None
 }

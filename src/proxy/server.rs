@@ -2,11 +2,12 @@
 //! TLS files) with a clear message first, then build the Pingora server and run it.
 
 use super::admin::Admin;
+use super::edge::{Connections, Edge, EdgeLimits};
 use super::upstream::UpstreamClient;
 use super::Gateway;
 use crate::policy::store::PolicyStore;
 use crate::policy::Policies;
-use pingora::proxy::http_proxy_service_with_name;
+use pingora::proxy::http_proxy;
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::Server;
 use pingora::services::listening::Service;
@@ -28,6 +29,14 @@ pub struct ServeOptions {
     pub idle_timeout_s: u64,
     /// How long a whole request body may take to arrive.
     pub body_timeout: std::time::Duration,
+    /// How long a whole request head may take to arrive.
+    pub header_timeout: std::time::Duration,
+    /// The most request head bytes read.
+    pub max_header_bytes: usize,
+    /// Open IdP connections at once (both listeners).
+    pub max_connections: usize,
+    /// How policies compile (`--secrets-dir`), at start and on every reload.
+    pub compile: crate::policy::compile::CompileOptions,
 }
 
 /// Start-up failures, each a message for the operator.
@@ -90,7 +99,14 @@ pub fn serve(
     let (client_for_reload, limiter_for_reload, backoff_for_reload) =
         (client.clone(), limiter.clone(), backoff.clone());
 
-    let mut plain = http_proxy_service_with_name(
+    descriptors_for(opts.max_connections);
+    let conns = Connections::new(opts.max_connections);
+    let limits = EdgeLimits {
+        idle_timeout_s: opts.idle_timeout_s,
+        header_timeout: opts.header_timeout,
+        max_header_bytes: opts.max_header_bytes,
+    };
+    let app = http_proxy(
         &server.configuration,
         Gateway {
             store: store.clone(),
@@ -101,13 +117,16 @@ pub fn serve(
             idle_timeout_s: opts.idle_timeout_s,
             body_timeout: opts.body_timeout,
         },
-        "scimgate",
+    );
+    let mut plain = Service::new(
+        "scimgate".to_string(),
+        Edge::new(app, conns.clone(), limits, "idp"),
     );
     plain.add_tcp(&opts.listen);
     server.add_service(plain);
 
     if let Some((addr, cert, key)) = tls {
-        let mut secure = http_proxy_service_with_name(
+        let app = http_proxy(
             &server.configuration,
             Gateway {
                 store: store.clone(),
@@ -118,7 +137,10 @@ pub fn serve(
                 idle_timeout_s: opts.idle_timeout_s,
                 body_timeout: opts.body_timeout,
             },
-            "scimgate-tls",
+        );
+        let mut secure = Service::new(
+            "scimgate-tls".to_string(),
+            Edge::new(app, conns, limits, "idp-tls"),
         );
         secure
             .add_tls(&addr, &cert, &key)
@@ -134,6 +156,7 @@ pub fn serve(
         }),
         limiter: limiter_for_reload,
         backoff: backoff_for_reload,
+        compile: opts.compile.clone(),
     });
     reloader.spawn().map_err(ServeError::Config)?;
 
@@ -171,5 +194,36 @@ fn check_tls_files(cert: &std::path::Path, key: &std::path::Path) -> Result<(), 
         Err(e) => Err(ServeError::Config(format!(
             "--tls-cert {c} / --tls-key {k} cannot be used: {e}"
         ))),
+    }
+}
+
+/// Descriptors kept beside the IdP connections: upstream pools, listeners, files, logs.
+const DESCRIPTOR_HEADROOM: u64 = 256;
+
+/// `--max-connections` IdP connections need as many descriptors and some headroom: raise the
+/// soft limit toward the hard one if it is lower (as Go's runtime does), and say so when even
+/// the hard limit is short: past it `accept` fails and Pingora pauses its listener for a
+/// second each time, so new clients wait in the backlog instead of being answered.
+fn descriptors_for(max_connections: usize) {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let want = (max_connections as u64).saturating_add(DESCRIPTOR_HEADROOM);
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    let mut limit = soft;
+    if soft < want {
+        let raised = want.min(hard);
+        if raised > soft && setrlimit(Resource::RLIMIT_NOFILE, raised, hard).is_ok() {
+            limit = raised;
+        }
+    }
+    if limit < want {
+        tracing::warn!(
+            descriptor_limit = limit,
+            max_connections,
+            "the descriptor limit leaves room for about {} IdP connections, fewer than \
+             --max-connections: raise it (ulimit -n, LimitNOFILE=) or lower --max-connections",
+            limit.saturating_sub(DESCRIPTOR_HEADROOM)
+        );
     }
 }

@@ -3,8 +3,8 @@
 
 use once_cell::sync::Lazy;
 use prometheus::{
-    register_histogram_vec, register_int_counter_vec, register_int_gauge, HistogramVec,
-    IntCounterVec, IntGauge,
+    register_histogram_vec, register_int_counter_vec, register_int_gauge, register_int_gauge_vec,
+    HistogramVec, IntCounterVec, IntGauge, IntGaugeVec,
 };
 
 /// Seconds; from 1 ms to 60 s, to cover both a fast local target and a slow SaaS one.
@@ -116,6 +116,20 @@ pub static POLICY_TENANTS: Lazy<IntGauge> = Lazy::new(|| {
     ))
 });
 
+pub static POLICY_STALE_TENANTS: Lazy<IntGauge> = Lazy::new(|| {
+    metric!(register_int_gauge!(
+        "scimgate_policy_stale_tenants",
+        "Tenants served on their last good policy because their file did not load at the last reload."
+    ))
+});
+
+pub static POLICY_FILES_NOT_LOADED: Lazy<IntGauge> = Lazy::new(|| {
+    metric!(register_int_gauge!(
+        "scimgate_policy_files_not_loaded",
+        "Policy files that did not load at the last reload and have no last good version: no tenant serves from them."
+    ))
+});
+
 /// The tenant label for requests that matched no route.
 pub const NO_TENANT: &str = "none";
 
@@ -157,12 +171,30 @@ impl UpstreamErrorKind {
 
 /// Make every family visible from the first scrape (counters at zero are still series-less
 /// until labelled, but the gauge and the HELP lines are there).
+pub static CONNECTIONS: Lazy<IntGaugeVec> = Lazy::new(|| {
+    metric!(register_int_gauge_vec!(
+        "scimgate_connections",
+        "IdP connections open now, by listener (idp, idp-tls).",
+        &["listener"]
+    ))
+});
+
+pub static CONNECTIONS_REFUSED: Lazy<IntCounterVec> = Lazy::new(|| {
+    metric!(register_int_counter_vec!(
+        "scimgate_connections_refused_total",
+        "IdP connections refused at --max-connections with no idle connection to close, by listener.",
+        &["listener"]
+    ))
+});
+
 pub fn init() {
     Lazy::force(&REQUESTS);
     Lazy::force(&REQUEST_DURATION);
     Lazy::force(&UPSTREAM_DURATION);
     Lazy::force(&UPSTREAM_ERRORS);
     Lazy::force(&POLICY_TENANTS);
+    Lazy::force(&POLICY_STALE_TENANTS);
+    Lazy::force(&POLICY_FILES_NOT_LOADED);
     Lazy::force(&RULES_APPLIED);
     Lazy::force(&RATE_LIMITED);
     for result in ["success", "failure"] {
@@ -170,6 +202,10 @@ pub fn init() {
     }
     Lazy::force(&BULK_OPERATIONS);
     Lazy::force(&BULK_REJECTED);
+    for listener in ["idp", "idp-tls"] {
+        CONNECTIONS.with_label_values(&[listener]);
+        CONNECTIONS_REFUSED.with_label_values(&[listener]);
+    }
 }
 
 /// The Prometheus text exposition of the default registry.

@@ -15,6 +15,7 @@ SCIMGATE_ALLOW_MISSING_DASHBOARD=1 tolerates a missing deploy/grafana/scimgate.j
 
 import fnmatch
 import glob
+import ipaddress
 import json
 import os
 import re
@@ -61,6 +62,28 @@ def load_yaml_docs(path):
 def version_tuple(v):
     parts = [int(x) for x in re.findall(r"\d+", v)[:3]]
     return tuple(parts + [0] * (3 - len(parts)))
+
+
+def is_loopback_addr(addr):
+    """Whether `host:port` / `[v6]:port` names a loopback host (127.0.0.0/8, ::1, localhost)."""
+    m = re.fullmatch(r"\[?([^\]]*?)\]?:\d+", addr or "")
+    if not m:
+        return False
+    host = m.group(1)
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_admin_binding(where, flags, explicit):
+    """The admin listener has no authentication: loopback unless a deployment says otherwise
+    in its own command line (not by inheriting the image's)."""
+    admin = flags.get("admin")
+    if admin and not is_loopback_addr(admin) and not explicit:
+        err(where, f"the admin listener binds {admin}, not loopback, without saying so in its own command")
 
 
 def port_of(addr):
@@ -379,6 +402,12 @@ def check_dockerfile():
         return info
     info["cmd"] = cmd[-1]
     flags = serve_flags(cmd[-1])
+    if flags.get("admin") and not is_loopback_addr(flags["admin"]):
+        err(
+            where,
+            f"CMD binds the admin listener to {flags['admin']}: the image's default must be "
+            "loopback (127.0.0.1:PORT); deployments that need it reachable pass their own command",
+        )
     if cmd[-1][0] != "serve" or not {"policies", "listen", "admin"} <= flags.keys():
         err(where, "CMD is not `serve --policies DIR --listen ADDR --admin ADDR ...`")
         return info
@@ -541,6 +570,15 @@ def check_compose(docker):
     if isinstance(args, str):
         args = args.split()
     flags = serve_flags(args)
+    check_admin_binding(w, flags, bool(gsvc.get("command")))
+    for p in gsvc.get("ports", []) or []:
+        spec = str(p.get("published", "")) if isinstance(p, dict) else str(p)
+        target = int(p["target"]) if isinstance(p, dict) else int(spec.split("/")[0].split(":")[-1])
+        host_ip = p.get("host_ip") if isinstance(p, dict) else (
+            spec.rsplit(":", 2)[0] if spec.count(":") >= 2 else None
+        )
+        if target == port_of(flags.get("admin")) and not is_loopback_addr(f"{host_ip}:0"):
+            err(w, f"the admin port {target} is published on {host_ip or 'every interface'}, not 127.0.0.1")
     admin_port = port_of(flags.get("admin"))
     for flag in ("listen", "admin"):
         if port_of(flags.get(flag)) not in container_ports(gsvc):
@@ -809,6 +847,7 @@ def check_k8s(docker):
 
     args = c.get("args") or ([] if c.get("command") else docker["cmd"])
     flags = serve_flags(args)
+    check_admin_binding(w, flags, bool(c.get("args") or c.get("command")))
     ports = {p.get("name"): p.get("containerPort") for p in c.get("ports") or []}
     if "admin" not in ports:
         err(w, "no container port named admin")
