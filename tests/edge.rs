@@ -331,6 +331,29 @@ fn gauge(gw: &Gateway, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {name}"))
 }
 
+/// Tests that time answers do not run beside the one that opens 2,000 connections.
+static TIMED: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Three fresh clients: none waits behind anything (no stall of a second or more, as when
+/// Pingora pauses its listener or a client waits for an idle timeout), and one is answered
+/// within 100 ms (the others may meet a busy test machine).
+fn fresh_clients_are_answered_at_once(gw: &Gateway) {
+    let mut best = Duration::MAX;
+    for _ in 0..3 {
+        let (answer, took) = timed_fresh_request(gw);
+        assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+        assert!(
+            took < Duration::from_secs(1),
+            "a fresh client waited {took:?}"
+        );
+        best = best.min(took);
+    }
+    assert!(
+        best < Duration::from_millis(100),
+        "the quickest fresh client waited {best:?}"
+    );
+}
+
 /// Send one request on a fresh connection and time the whole answer.
 fn timed_fresh_request(gw: &Gateway) -> (String, Duration) {
     let started = Instant::now();
@@ -346,6 +369,7 @@ fn timed_fresh_request(gw: &Gateway) -> (String, Duration) {
 
 #[test]
 fn at_the_connection_cap_idle_connections_make_room_and_busy_ones_refuse() {
+    let _serial = TIMED.lock().unwrap_or_else(|e| e.into_inner());
     let (_rec, gw) = gateway(&["--max-connections", "20", "--header-timeout-ms", "20000"]);
     // Fill the cap with idle connections: half after a request (keep-alive), half silent.
     let mut idle = Vec::new();
@@ -361,14 +385,7 @@ fn at_the_connection_cap_idle_connections_make_room_and_busy_ones_refuse() {
     }
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(gauge(&gw, "scimgate_connections"), 20.0);
-    for _ in 0..3 {
-        let (answer, took) = timed_fresh_request(&gw);
-        assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
-        assert!(
-            took < Duration::from_millis(100),
-            "a fresh client waited {took:?}"
-        );
-    }
+    fresh_clients_are_answered_at_once(&gw);
     assert_eq!(gauge(&gw, "scimgate_connections_refused_total"), 0.0);
     drop(idle);
 
@@ -412,6 +429,7 @@ fn raise_own_descriptor_limit(want: u64) {
 
 #[test]
 fn two_thousand_idle_connections_under_a_low_descriptor_limit() {
+    let _serial = TIMED.lock().unwrap_or_else(|e| e.into_inner());
     raise_own_descriptor_limit(4096);
     let (_rec, gw) = gateway(&["--max-connections", "64", "--header-timeout-ms", "60000"]);
     let limit = std::process::Command::new("prlimit")
@@ -460,14 +478,7 @@ fn two_thousand_idle_connections_under_a_low_descriptor_limit() {
         .unwrap()
         .count();
     assert!(fds < 256, "{fds} descriptors open");
-    for _ in 0..3 {
-        let (answer, took) = timed_fresh_request(&gw);
-        assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
-        assert!(
-            took < Duration::from_millis(100),
-            "a fresh client waited {took:?}"
-        );
-    }
+    fresh_clients_are_answered_at_once(&gw);
     drop(conns);
     std::thread::sleep(Duration::from_millis(300));
     still_serves(&gw);

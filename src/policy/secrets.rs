@@ -91,7 +91,7 @@ pub fn resolve(
                     t.name
                 )
             }),
-            SecretSource::File(path) => std::fs::read_to_string(path)
+            SecretSource::File(path) => read_secret_file(path)
                 .map_err(|e| {
                     format!(
                         "tenant {:?}: cannot read upstream.bearer_file {}: {e}",
@@ -126,6 +126,27 @@ pub fn resolve(
     }
 }
 
+/// The most a secret file may hold.
+pub const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
+
+/// A secret file's text: a regular file (a FIFO or a device would block or never end the
+/// read, at start-up or in the reload thread) of at most [`MAX_SECRET_FILE_BYTES`].
+pub fn read_secret_file(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("it is not a regular file".to_string());
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_SECRET_FILE_BYTES + 1).read_to_string(&mut text))
+        .map_err(|e| e.to_string())?;
+    if text.len() as u64 > MAX_SECRET_FILE_BYTES {
+        return Err(format!("it is larger than {MAX_SECRET_FILE_BYTES} bytes"));
+    }
+    Ok(text)
+}
+
 fn secret_error(t: &Tenant, msg: String) -> Diagnostic {
     let (line, col) = t.upstream.secret_pos;
     Diagnostic {
@@ -142,6 +163,29 @@ fn secret_error(t: &Tenant, msg: String) -> Diagnostic {
 mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
+
+    #[test]
+    fn a_secret_file_must_be_a_small_regular_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        // A FIFO with no writer would block the open forever.
+        let e = read_secret_file(&fifo).unwrap_err();
+        assert!(e.contains("not a regular file"), "{e}");
+        assert!(read_secret_file(Path::new("/dev/zero"))
+            .unwrap_err()
+            .contains("not a regular file"));
+        let big = dir.path().join("big");
+        std::fs::write(&big, vec![b'a'; 70 * 1024]).unwrap();
+        assert!(read_secret_file(&big).unwrap_err().contains("larger than"));
+        let ok = dir.path().join("ok");
+        std::fs::write(&ok, "token\n").unwrap();
+        assert_eq!(read_secret_file(&ok).unwrap(), "token\n");
+    }
 
     #[test]
     fn confine_resolves_symlinks_and_dot_dots() {
