@@ -290,3 +290,120 @@ fn a_reload_judges_secret_files_by_the_same_secrets_dir() {
         "the secret outside the directory was never read"
     );
 }
+
+/// Swap a Kubernetes Secret volume to a new version the way the kubelet does: a new
+/// `..<timestamp>` directory, a `..data_tmp` link to it renamed over `..data`.
+fn kubelet_swap(dir: &Path, version: &str, token: &str) {
+    let v = dir.join(version);
+    std::fs::create_dir(&v).unwrap();
+    std::fs::write(v.join("token"), format!("{token}\n")).unwrap();
+    symlink(version, dir.join("..data_tmp")).unwrap();
+    std::fs::rename(dir.join("..data_tmp"), dir.join("..data")).unwrap();
+}
+
+#[test]
+fn a_rotated_secret_file_applies_within_two_seconds_under_load_with_no_failure() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+    let s = Secrets::new();
+    let dir = s.dir();
+    let rec = Recorder::start();
+    let gw = Gateway::start_with(
+        &[(
+            "a.toml",
+            tenant(&rec.url(), &bearer_file(&dir.join("token"))),
+        )],
+        &[],
+        &["--secrets-dir", dir.to_str().unwrap()],
+    );
+    let url = gw.url("/a/Users");
+    let stop = Arc::new(AtomicBool::new(false));
+    let (sent, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let load: Vec<_> = (0..4)
+        .map(|_| {
+            let (url, stop, sent, failed) =
+                (url.clone(), stop.clone(), sent.clone(), failed.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let status = call("GET", &url, Some("t"), &[], None).status;
+                    sent.fetch_add(1, Ordering::Relaxed);
+                    if status != 200 {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            })
+        })
+        .collect();
+    let newest = |rec: &Recorder| {
+        rec.requests()
+            .last()
+            .and_then(|r| r.header("authorization").map(str::to_string))
+    };
+    let wait_for = |want: &str, rec: &Recorder| {
+        let started = Instant::now();
+        while newest(rec).as_deref() != Some(want) {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{want} never reached the target"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        started.elapsed()
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        newest(&rec).as_deref(),
+        Some("Bearer from-the-secret-volume")
+    );
+    // The kubelet's swap of the Secret volume.
+    kubelet_swap(
+        &dir,
+        "..2026_11_30_13_00_00.000000002",
+        "rotated-by-kubelet",
+    );
+    let took = wait_for("Bearer rotated-by-kubelet", &rec);
+    assert!(took < Duration::from_secs(2), "the rotation took {took:?}");
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    for t in load {
+        t.join().unwrap();
+    }
+    assert!(sent.load(Ordering::Relaxed) > 50);
+    assert_eq!(
+        failed.load(Ordering::Relaxed),
+        0,
+        "requests failed during rotation"
+    );
+    assert!(!gw.log().contains("panicked"));
+}
+
+#[test]
+fn a_secret_file_rewritten_in_place_applies_without_a_policy_change() {
+    let root = tempfile::tempdir().unwrap();
+    let file = root.path().join("token");
+    std::fs::write(&file, "first\n").unwrap();
+    let rec = Recorder::start();
+    let gw = Gateway::start_with(
+        &[("a.toml", tenant(&rec.url(), &bearer_file(&file)))],
+        &[],
+        &[],
+    );
+    let auth_seen = |rec: &Recorder| {
+        call("GET", &gw.url("/a/Users"), Some("t"), &[], None);
+        rec.requests()
+            .last()
+            .and_then(|r| r.header("authorization").map(str::to_string))
+    };
+    assert_eq!(auth_seen(&rec).as_deref(), Some("Bearer first"));
+    std::fs::write(&file, "second\n").unwrap();
+    let started = std::time::Instant::now();
+    while auth_seen(&rec).as_deref() != Some("Bearer second") {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "the rewritten secret never applied"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -86,6 +86,17 @@ pub struct Upstream {
     pub authorization: Option<Secret>,
 }
 
+impl Upstream {
+    /// The files this upstream's secrets are read from (watched so a rotation applies).
+    pub fn secret_files(&self) -> Vec<&std::path::Path> {
+        let mut files = Vec::new();
+        if let SecretSource::File(p) = &self.secret {
+            files.push(p.as_path());
+        }
+        files
+    }
+}
+
 /// Where the upstream secret comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecretSource {

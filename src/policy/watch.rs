@@ -19,7 +19,8 @@ use super::{load, secrets, Policies, Tenant};
 use crate::ratelimit::{Backoff, Limiter};
 use crate::telemetry::metrics;
 use notify::{RecursiveMode, Watcher};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -114,14 +115,27 @@ impl Reloader {
         }
     }
 
-    /// Watch the directory (policy files and ConfigMap swaps only, see [`concerns_policies`])
-    /// and SIGHUP from background threads for the life of the process.
+    /// Watch the directory (policy files and ConfigMap swaps only, see [`Watched::concerns`]),
+    /// the directories of the secret files the served policies read (so a rotated secret
+    /// applies without a policy change), and SIGHUP, from background threads for the life of
+    /// the process.
     pub fn spawn(self: Arc<Self>) -> Result<(), String> {
         let (tx, rx) = mpsc::channel::<()>();
         let fs_tx = tx.clone();
+        let watched = Arc::new(std::sync::RwLock::new(Watched {
+            policies: self.dir.clone(),
+            secrets: HashMap::new(),
+        }));
+        let filter = watched.clone();
         let mut watcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-                if event.is_ok_and(|e| concerns_policies(&e)) {
+                let concerns = event.is_ok_and(|e| {
+                    filter
+                        .read()
+                        .map(|w| w.concerns(&e))
+                        .unwrap_or_else(|p| p.into_inner().concerns(&e))
+                });
+                if concerns {
                     let _ = fs_tx.send(());
                 }
             })
@@ -129,6 +143,7 @@ impl Reloader {
         watcher
             .watch(&self.dir, RecursiveMode::NonRecursive)
             .map_err(|e| format!("cannot watch {}: {e}", self.dir.display()))?;
+        watch_secrets(&mut watcher, &watched, &self.store.load().tenants);
         let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])
             .map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
         std::thread::Builder::new()
@@ -145,7 +160,7 @@ impl Reloader {
         std::thread::Builder::new()
             .name("scimgate-reload".into())
             .spawn(move || {
-                let _watcher = watcher; // dropped with the thread, i.e. never
+                let mut watcher = watcher; // dropped with the thread, i.e. never
                 while rx.recv().is_ok() {
                     // Debounce: wait until the directory has been quiet for DEBOUNCE.
                     loop {
@@ -156,6 +171,7 @@ impl Reloader {
                         }
                     }
                     let _ = self.reload();
+                    watch_secrets(&mut watcher, &watched, &self.store.load().tenants);
                 }
             })
             .map_err(|e| e.to_string())?;
@@ -184,14 +200,76 @@ fn log_problems(problems: &[Problem]) {
     }
 }
 
-/// Does a change in the policies directory concern the policies? Only `*.toml` files (policies
-/// and their tests) and the kubelet's ConfigMap entries (`..data`, `..<version>`): a log file or
-/// an editor's swap file written there must not reload in a loop.
-fn concerns_policies(e: &notify::Event) -> bool {
-    !e.kind.is_access()
-        && e.paths.iter().any(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.ends_with(".toml") || n.starts_with(".."))
-        })
+/// What the watcher listens to: the policies directory, and per directory holding secret
+/// files, the names of those files.
+struct Watched {
+    policies: PathBuf,
+    secrets: HashMap<PathBuf, HashSet<OsString>>,
+}
+
+impl Watched {
+    /// Does a change concern the policies? In the policies directory only `*.toml` files
+    /// (policies and their tests) and the kubelet's ConfigMap entries (`..data`,
+    /// `..<version>`): a log file or an editor's swap file written there must not reload in a
+    /// loop. In a secrets directory, the secret files themselves and the kubelet's Secret
+    /// volume entries (the same `..` names).
+    fn concerns(&self, e: &notify::Event) -> bool {
+        !e.kind.is_access()
+            && e.paths.iter().any(|p| {
+                let (Some(dir), Some(name)) = (p.parent(), p.file_name()) else {
+                    return false;
+                };
+                let kubelet = name.to_str().is_some_and(|n| n.starts_with(".."));
+                let policy = dir == self.policies
+                    && (kubelet || name.to_str().is_some_and(|n| n.ends_with(".toml")));
+                let secret = self
+                    .secrets
+                    .get(dir)
+                    .is_some_and(|names| kubelet || names.contains(name));
+                policy || secret
+            })
+    }
+}
+
+/// Watch the directories of the secret files `tenants` read, and stop watching those no longer
+/// needed. A directory that cannot be watched is logged; its secret is still read on every
+/// reload (SIGHUP, a policy change).
+fn watch_secrets(
+    watcher: &mut impl Watcher,
+    watched: &std::sync::RwLock<Watched>,
+    tenants: &[Arc<super::Tenant>],
+) {
+    let mut wanted: HashMap<PathBuf, HashSet<OsString>> = HashMap::new();
+    for file in tenants.iter().flat_map(|t| t.upstream.secret_files()) {
+        if let (Some(dir), Some(name)) = (file.parent(), file.file_name()) {
+            let dir = if dir.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                dir.to_path_buf()
+            };
+            wanted.entry(dir).or_default().insert(name.to_os_string());
+        }
+    }
+    let mut w = watched.write().unwrap_or_else(|p| p.into_inner());
+    let gone: Vec<PathBuf> = w
+        .secrets
+        .keys()
+        .filter(|d| !wanted.contains_key(*d))
+        .cloned()
+        .collect();
+    for dir in gone {
+        w.secrets.remove(&dir);
+        if dir != w.policies {
+            let _ = watcher.unwatch(&dir);
+        }
+    }
+    for (dir, names) in wanted {
+        if !w.secrets.contains_key(&dir) && dir != w.policies {
+            if let Err(e) = watcher.watch(&dir, RecursiveMode::NonRecursive) {
+                tracing::warn!(dir = %dir.display(), "cannot watch a secrets directory ({e}); its secrets are read again on each reload or SIGHUP");
+                continue;
+            }
+        }
+        w.secrets.insert(dir, names);
+    }
 }
