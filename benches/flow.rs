@@ -1,11 +1,14 @@
-//! Per-request CPU cost of the gateway's own steps (no sockets): auth, body checks, routing,
+//! Per-request CPU cost of the gateway's own steps (no sockets): auth (a bearer secret, and an
+//! access token the gateway issued: first sight and verified before), body checks, routing,
 //! building the upstream request, and rebasing target URLs in a ListResponse.
 // Tests may panic; src/ may not (Cargo.toml [lints]).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(clippy::indexing_slicing, clippy::string_slice)]
 
-use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion};
 use scimgate::flow;
+use scimgate::oauth::keys::{KeySet, SigningKey};
+use scimgate::oauth::{unix_now, Tokens};
 use scimgate::policy::compile::compile_file;
 use scimgate::policy::Policies;
 use std::path::Path;
@@ -19,6 +22,19 @@ tenant = "bench"
 route = "/acme/scim/v2"
 [auth]
 bearer_sha256 = ["5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8", "7c43ef5ae21d43ce2743f770c68e24def1a43ee2f416d2438410c8af7af2ff2c"]
+[upstream]
+url = "http://127.0.0.1:8081/v2"
+"#;
+
+/// A tenant with a bearer digest and an OAuth client, as the token endpoint serves it.
+const CLIENTS_POLICY: &str = r#"
+tenant = "bench"
+route = "/acme/scim/v2"
+[auth]
+bearer_sha256 = ["5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"]
+[[auth.clients]]
+client_id = "entra-bench"
+secret_sha256 = ["7c43ef5ae21d43ce2743f770c68e24def1a43ee2f416d2438410c8af7af2ff2c"]
 [upstream]
 url = "http://127.0.0.1:8081/v2"
 "#;
@@ -52,6 +68,42 @@ fn benches(c: &mut Criterion) {
     let tenant = compile_file(Path::new("bench.toml"), POLICY).unwrap();
     c.bench_function("auth: bearer check against 2 digests", |b| {
         b.iter(|| flow::auth::check(&tenant.auth, Some(black_box(b"Bearer demo-token"))))
+    });
+    let clients = compile_file(Path::new("bench.toml"), CLIENTS_POLICY).unwrap();
+    let pkcs8 =
+        ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
+    let tokens = || {
+        let key = SigningKey::from_pkcs8_der(pkcs8.as_ref()).unwrap();
+        Tokens::new(KeySet::from_keys(vec![key]))
+    };
+    let issuer = tokens();
+    let issued = issuer
+        .issue(
+            "https://gw.example.com/acme/scim/v2",
+            "bench",
+            "entra-bench",
+            3600,
+            unix_now(),
+        )
+        .unwrap();
+    let header = format!("Bearer {}", issued.token);
+    assert!(flow::auth::admit(&clients, &issuer, Some(header.as_bytes())).is_ok());
+    c.bench_function(
+        "auth: issued JWT, verified before (SHA-256 + lookup)",
+        |b| b.iter(|| flow::auth::admit(&clients, &issuer, Some(black_box(header.as_bytes())))),
+    );
+    c.bench_function(
+        "auth: issued JWT, first sight (EdDSA verify + claims)",
+        |b| {
+            b.iter_batched_ref(
+                tokens,
+                |fresh| flow::auth::admit(&clients, fresh, Some(black_box(header.as_bytes()))),
+                BatchSize::SmallInput,
+            )
+        },
+    );
+    c.bench_function("auth: bearer secret of a tenant with clients", |b| {
+        b.iter(|| flow::auth::admit(&clients, &issuer, Some(black_box(b"Bearer password"))))
     });
     let body = user();
     c.bench_function("body: strict parse of a 0.6 KiB user create", |b| {

@@ -10,7 +10,9 @@
 //!    the path, the query and the forwarded headers get their one canonical form, and every
 //!    spelling that could mean something else to the target is refused (400).
 //! 2. [`flow::auth`]: the IdP's bearer secret, hashed and compared in constant time with the
-//!    tenant's digests. Missing or wrong: 401 with `WWW-Authenticate: Bearer`.
+//!    tenant's digests, or an access token the gateway issued ([`oauth`]; `POST
+//!    {route}/oauth/token` is [`flow::token`]). Missing or wrong: 401 with
+//!    `WWW-Authenticate: Bearer`.
 //! 3. [`flow::police`]: the target's back-pressure and the tenant's quota ([`ratelimit`], 429
 //!    with `Retry-After`), RFC 7644 Bulk caps (413, or a split in [`flow::bulk`]).
 //! 4. [`flow::body`]: media type (415), size while reading (413), one strict parse
@@ -29,12 +31,19 @@
 //! `scimgate translate`, `scimgate test` and the golden tests run the same phases with a canned
 //! exchange ([`flow::dry_run`]).
 //!
+//! The [`console`] on the admin listener shows every tenant and its last exchanges (both legs,
+//! redacted), a playground over the dry run, and a live tail; the request path only hands it
+//! one bounded record per request ([`console::Ring`]).
+//!
 //! Policies ([`policy`]) are compiled once, checked with file:line:col diagnostics, and held
 //! in an [`arc_swap`]-backed store so a request always sees one consistent snapshot.
 
+pub mod console;
 pub mod dialect;
 pub mod flow;
+pub mod guard;
 pub mod mapping;
+pub mod oauth;
 pub mod policy;
 pub mod proxy;
 pub mod ratelimit;

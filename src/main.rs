@@ -25,6 +25,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at start: the size of the `serve` variant's flags costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Serve every tenant of a policies directory.
@@ -36,12 +38,24 @@ enum Command {
         /// directory, symlinks resolved; it must exist.
         #[arg(long)]
         secrets_dir: Option<PathBuf>,
+        /// Ed25519 private key (PKCS#8 PEM, as `openssl genpkey -algorithm ed25519` writes) that
+        /// signs the access tokens of the tenants' `POST {route}/oauth/token`; repeat to rotate:
+        /// the first signs, all verify. Needed by any tenant with [[auth.clients]].
+        #[arg(long = "token-key-file", value_name = "PATH")]
+        token_key_file: Vec<PathBuf>,
         /// Plain HTTP listener for IdPs, e.g. 0.0.0.0:8080.
         #[arg(long)]
         listen: String,
-        /// Admin listener: /metrics, /healthz, /readyz (keep it off the public network).
+        /// Admin listener: /metrics, /healthz, /readyz and the console (keep it off the public
+        /// network).
         #[arg(long)]
         admin: Option<String>,
+        /// Environment variable holding the admin token (16 characters or more): the console
+        /// and /api/… then need `Authorization: Bearer <token>` (or the console's sign-in);
+        /// /metrics, /healthz and /readyz stay open. Without it the console answers only
+        /// loopback clients.
+        #[arg(long, value_name = "NAME", requires = "admin")]
+        admin_token_env: Option<String>,
         /// HTTPS listener for IdPs (with --tls-cert and --tls-key).
         #[arg(long)]
         tls_listen: Option<String>,
@@ -76,6 +90,21 @@ enum Command {
         /// when none is idle (1..=1000000).
         #[arg(long, default_value_t = 10000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
         max_connections: u64,
+        /// Share quotas and holds with every replica pointing at the same store:
+        /// redis://host:port[/db] or rediss://… (TLS). Without it everything stays local.
+        #[arg(long)]
+        store: Option<String>,
+        /// What a request gets while the store does not answer in time: local (this replica's
+        /// share of the quota), open (admit) or closed (503 + Retry-After).
+        #[arg(long, default_value = "local", requires = "store")]
+        store_on_error: scimgate::ratelimit::OnError,
+        /// Budget of the store on one request's path, in milliseconds (1..=10000).
+        #[arg(long, default_value_t = 25, requires = "store", value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        store_timeout_ms: u64,
+        /// Quota taken ahead per store call, as milliseconds at the quota's rate; 0 = exact,
+        /// one store call per request (0..=10000).
+        #[arg(long, default_value_t = 100, requires = "store", value_parser = clap::value_parser!(u64).range(0..=10_000))]
+        store_lease_ms: u64,
         /// Where the access log (one JSON line per request) goes: stderr, stdout, off, or a file
         /// path (appended). Independent of RUST_LOG.
         #[arg(long, default_value = "stderr")]
@@ -172,8 +201,10 @@ fn main() -> ExitCode {
         Command::Serve {
             policies,
             secrets_dir,
+            token_key_file,
             listen,
             admin,
+            admin_token_env,
             tls_listen,
             tls_cert,
             tls_key,
@@ -183,6 +214,10 @@ fn main() -> ExitCode {
             header_timeout_ms,
             max_header_bytes,
             max_connections,
+            store,
+            store_on_error,
+            store_timeout_ms,
+            store_lease_ms,
             access_log,
             log_format,
         } => {
@@ -196,6 +231,20 @@ fn main() -> ExitCode {
                     eprintln!("error: scimgate did not start: {e}");
                     return ExitCode::FAILURE;
                 }
+            };
+            let keys = match scimgate::oauth::keys::KeySet::load(&token_key_file) {
+                Ok(k) => k,
+                Err(e) => {
+                    eprintln!("error: scimgate did not start: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            if !keys.is_empty() {
+                tracing::info!(kids = ?keys.kids(), "token keys loaded: the first signs, all verify");
+            }
+            let compile_opts = CompileOptions {
+                token_keys: Some(keys.kids().len()),
+                ..compile_opts
             };
             let loaded = load::load_dir_with(&policies, &compile_opts).and_then(|mut tenants| {
                 secrets::resolve(&mut tenants, |k| std::env::var(k).ok())?;
@@ -214,6 +263,17 @@ fn main() -> ExitCode {
             }
             let threads = threads
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let admin_token = match admin_token_env
+                .as_deref()
+                .map(scimgate::console::auth::AdminToken::from_env)
+                .transpose()
+            {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("error: scimgate did not start: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
             let opts = ServeOptions {
                 policies,
                 listen,
@@ -228,6 +288,14 @@ fn main() -> ExitCode {
                 max_header_bytes: usize::try_from(max_header_bytes).unwrap_or(usize::MAX),
                 max_connections: usize::try_from(max_connections).unwrap_or(usize::MAX),
                 compile: compile_opts,
+                tokens: std::sync::Arc::new(scimgate::oauth::Tokens::new(keys)),
+                admin_token,
+                store: store.map(|url| scimgate::ratelimit::StoreOptions {
+                    url,
+                    on_error: store_on_error,
+                    timeout: std::time::Duration::from_millis(store_timeout_ms),
+                    lease: std::time::Duration::from_millis(store_lease_ms),
+                }),
             };
             match serve(opts, Policies::new(tenants)) {
                 Err(e) => {

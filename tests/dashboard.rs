@@ -30,6 +30,10 @@ const METRICS: &[&str] = &[
     "scimgate_rules_applied_total",
     "scimgate_policy_reloads_total",
     "scimgate_policy_tenants",
+    "scimgate_upstream_retries_total",
+    "scimgate_queue_delay_seconds",
+    "scimgate_guard_blocked_total",
+    "scimgate_guard_tripped",
 ];
 
 /// Metrics without a `tenant` label.
@@ -235,6 +239,18 @@ fn tenants(server: &ScimServer, throttler: &Recorder) -> Vec<(&'static str, Stri
             "d.toml",
             policy("d", "/d/scim/v2", "td", &throttler.url(), "", ""),
         ),
+        // e: waits for its turn ([limits] mode = "delay") and guards deletions (one per 10 min).
+        (
+            "e.toml",
+            policy(
+                "e",
+                "/e/scim/v2",
+                "te",
+                &server.url(),
+                "",
+                "[limits]\nrequests_per_second = 100\nmode = \"delay\"\n[guard]\nmax_deletes = 1\nwindow_s = 600",
+            ),
+        ),
     ]
 }
 
@@ -311,6 +327,29 @@ fn load(gw: &Gateway) {
         429
     );
 
+    // e: a read waits (no time) in its lane; the second deletion trips the guard.
+    let e = gw.url("/e/scim/v2");
+    assert_eq!(
+        call("GET", &format!("{e}/Users"), Some("te"), &[], None).status,
+        200
+    );
+    let first = call(
+        "DELETE",
+        &format!("{e}/Users/no-such-1"),
+        Some("te"),
+        &[],
+        None,
+    );
+    assert_eq!(first.status, 404, "{}", first.body);
+    call(
+        "DELETE",
+        &format!("{e}/Users/no-such-2"),
+        Some("te"),
+        &[],
+        None,
+    )
+    .assert_scim_error(503, None);
+
     let m = gw.metrics();
     for series in [
         r#"scimgate_rate_limited_total{tenant="b"}"#,
@@ -319,6 +358,10 @@ fn load(gw: &Gateway) {
         r#"scimgate_upstream_errors_total{kind="connect",tenant="c"}"#,
         r#"scimgate_upstream_errors_total{kind="throttled",tenant="d"}"#,
         r#"scimgate_rules_applied_total{kind="set",tenant="a"}"#,
+        r#"scimgate_upstream_retries_total{reason="connect",tenant="c"}"#,
+        r#"scimgate_queue_delay_seconds_count{tenant="e"}"#,
+        r#"scimgate_guard_blocked_total{tenant="e"} 1"#,
+        r#"scimgate_guard_tripped{tenant="e"} 1"#,
     ] {
         assert!(m.contains(series), "{series} missing from /metrics:\n{m}");
     }

@@ -113,8 +113,20 @@ fn a_bulk_costs_one_unit_per_operation() {
 #[test]
 fn a_throttling_target_holds_the_tenant_for_its_retry_after() {
     let rec = Recorder::start();
+    // The hold, not [upstream.retry] (on by default: a GET would wait the 3 s out and go again;
+    // tests/provisioning_safety.rs covers that).
     let gw = Gateway::start(
-        &[("a.toml", policy("a", "/a", "t", &rec.url(), "", ""))],
+        &[(
+            "a.toml",
+            policy(
+                "a",
+                "/a",
+                "t",
+                &rec.url(),
+                "",
+                "[upstream.retry]\nattempts = 0",
+            ),
+        )],
         &[],
     );
     rec.set(Answer::Json(

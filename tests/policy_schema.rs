@@ -76,8 +76,21 @@ fn schema_and_structs_have_the_same_keys_and_every_field_is_documented() {
     let sections = [
         ("PolicyFile", s.clone()),
         ("AuthFile", s["properties"]["auth"].clone()),
+        (
+            "AuthClientFile",
+            s["properties"]["auth"]["properties"]["clients"]["items"].clone(),
+        ),
         ("UpstreamFile", s["properties"]["upstream"].clone()),
+        (
+            "UpstreamOAuthFile",
+            s["properties"]["upstream"]["properties"]["oauth"].clone(),
+        ),
+        (
+            "RetryFile",
+            s["properties"]["upstream"]["properties"]["retry"].clone(),
+        ),
         ("LimitsFile", s["properties"]["limits"].clone()),
+        ("GuardFile", s["properties"]["guard"].clone()),
         ("NullsFile", s["properties"]["nulls"].clone()),
         ("MapFile", s["properties"]["map"]["items"].clone()),
         ("DropFile", s["properties"]["drop"]["items"].clone()),
@@ -101,12 +114,17 @@ fn the_readme_documents_every_key() {
     let readme = std::fs::read_to_string(root().join("policies/README.md")).unwrap();
     let s = schema();
     let mut keys: BTreeSet<String> = props(&s);
-    for section in ["auth", "upstream", "limits", "nulls"] {
+    for section in ["auth", "upstream", "limits", "nulls", "guard"] {
         keys.extend(props(&s["properties"][section]));
     }
     for section in ["map", "drop", "set", "transform"] {
         keys.extend(props(&s["properties"][section]["items"]));
     }
+    keys.extend(props(
+        &s["properties"]["auth"]["properties"]["clients"]["items"],
+    ));
+    keys.extend(props(&s["properties"]["upstream"]["properties"]["oauth"]));
+    keys.extend(props(&s["properties"]["upstream"]["properties"]["retry"]));
     for k in keys {
         let documented = [format!("`{k}`"), format!("`[{k}]`"), format!("`[[{k}]]`")]
             .iter()

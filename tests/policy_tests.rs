@@ -38,7 +38,7 @@ fn copy_policies() -> tempfile::TempDir {
 fn the_example_policy_tests_pass() {
     let (code, out) = run(&Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"));
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("6 passed, 0 failed"), "{out}");
+    assert!(out.contains("7 passed, 0 failed"), "{out}");
 }
 
 #[test]
@@ -58,7 +58,7 @@ fn a_wrong_expectation_fails_with_a_diff() {
             && out.contains(r#"+   "preferredLanguage": "en_US""#),
         "{out}"
     );
-    assert!(out.contains("5 passed, 1 failed"), "{out}");
+    assert!(out.contains("6 passed, 1 failed"), "{out}");
 }
 
 #[test]

@@ -1,7 +1,9 @@
 //! A target that misbehaves on purpose, over raw TCP: 1xx answers before the final one, 101,
-//! answers over `upstream.max_response_bytes`, a pooled connection closed after the request
-//! was read, redirects, and garbage for a tenant that must translate the answer. Each test
-//! asserts what the IdP gets (status, SCIM error body) and that the gateway still serves.
+//! answers over `upstream.max_response_bytes` (up to 50 MiB), a pooled connection closed after
+//! the request was read, redirects, garbage for a tenant that must translate the answer, a
+//! target that never answers or trickles its answer past `timeout_ms`, and a reset in the middle
+//! of a body. Each test asserts what the IdP gets (status, SCIM error body), within what bound,
+//! what `scimgate_upstream_errors_total` counted, and that the gateway still serves.
 // Tests may panic; src/ may not (Cargo.toml [lints]).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(clippy::indexing_slicing, clippy::string_slice)]
@@ -23,6 +25,8 @@ enum Act {
     Send(Vec<Vec<u8>>),
     /// Say nothing and close the connection.
     Close,
+    /// Hand the connection over (the request read whole); it closes when the function returns.
+    Raw(Box<dyn FnOnce(TcpStream) + Send>),
 }
 
 /// One request as the faulty target read it: on which connection, its number there (from 1).
@@ -113,6 +117,7 @@ fn serve(stream: TcpStream, conn: usize, seen: Arc<Mutex<Vec<Seen>>>, script: Ar
         };
         match act {
             Act::Close => return,
+            Act::Raw(f) => return f(out),
             Act::Send(parts) => {
                 for (i, p) in parts.iter().enumerate() {
                     if i > 0 {
@@ -178,6 +183,22 @@ fn invalid_responses(gw: &Gateway) -> String {
 
 const USER: &str = r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"u"}"#;
 
+/// Well before the default `timeout_ms` (30 s): the fault ended the exchange, not the clock.
+const AT_ONCE: Duration = Duration::from_secs(5);
+
+/// Every kind of `scimgate_upstream_errors_total` at 0 for tenant `t`.
+fn no_upstream_errors(gw: &Gateway) {
+    for kind in [
+        "connect",
+        "timeout",
+        "status_5xx",
+        "invalid_response",
+        "throttled",
+    ] {
+        assert_eq!(upstream_errors(gw, kind), 0, "{kind}: {}", gw.metrics());
+    }
+}
+
 #[test]
 fn early_hints_then_200_reach_the_idp_as_the_200() {
     let up = Faulty::start(|_, _, _| {
@@ -204,6 +225,8 @@ fn early_hints_then_200_reach_the_idp_as_the_200() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["id"], "8");
     assert!(!gw.log().contains("panicked") && !gw2.log().contains("panicked"));
+    no_upstream_errors(&gw);
+    no_upstream_errors(&gw2);
     still_serves(&gw);
     still_serves(&gw2);
 }
@@ -227,6 +250,7 @@ fn continue_then_201_reach_the_idp_as_the_201() {
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.json()["id"], "new");
     assert_eq!(up.seen().iter().filter(|s| s.method == "POST").count(), 1);
+    no_upstream_errors(&gw);
     still_serves(&gw);
 }
 
@@ -247,6 +271,7 @@ fn switching_protocols_or_endless_1xx_is_a_502() {
         ])
     });
     let gw = gateway(&up, "", "");
+    let started = std::time::Instant::now();
     let r = get(&gw, "/t/scim/v2/Users/1");
     r.assert_scim_error(502, None);
     assert!(
@@ -261,6 +286,7 @@ fn switching_protocols_or_endless_1xx_is_a_502() {
         "{}",
         r.body
     );
+    assert!(started.elapsed() < AT_ONCE, "{:?}", started.elapsed());
     assert!(!gw.log().contains("panicked"));
     assert!(
         invalid_responses(&gw).ends_with(" 2"),
@@ -287,7 +313,9 @@ fn an_answer_over_max_response_bytes_is_a_502_declared_or_not() {
     });
     let gw = gateway(&up, "max_response_bytes = 1024", "");
     for path in ["/t/scim/v2/Users/declared", "/t/scim/v2/Users/chunked"] {
+        let started = std::time::Instant::now();
         let r = get(&gw, path);
+        assert!(started.elapsed() < AT_ONCE, "{:?}", started.elapsed());
         r.assert_scim_error(502, None);
         let detail = r.json()["detail"].as_str().unwrap().to_string();
         assert!(detail.contains("larger than 1024 bytes"), "{detail}");
@@ -347,6 +375,15 @@ fn a_post_on_a_reused_connection_that_dies_is_never_sent_twice() {
     r.assert_scim_error(502, None);
     let patches = up.seen().iter().filter(|s| s.method == "PATCH").count();
     assert_eq!(patches, 1);
+    // Counted as what the target did to the exchange (closed it unanswered), not as a connect
+    // failure: only a GET that finds a second dead connection counts `connect`.
+    assert_eq!(
+        upstream_errors(&gw, "invalid_response"),
+        2,
+        "{}",
+        gw.metrics()
+    );
+    assert!(!gw.log().contains("panicked"));
     still_serves(&gw);
 }
 
@@ -364,6 +401,7 @@ fn a_get_on_a_reused_connection_that_dies_is_sent_again_and_succeeds() {
         vec![(1, 1), (1, 2), (2, 1)],
         "retried on a fresh connection"
     );
+    no_upstream_errors(&gw);
     still_serves(&gw);
 }
 
@@ -391,7 +429,9 @@ fn redirects_are_rebased_under_the_target_and_refused_elsewhere() {
     *port.lock().unwrap() = up.port;
     let gw = gateway(&up, "", "");
     for leaf in ["away", "netpath", "outside"] {
+        let started = std::time::Instant::now();
         let r = get(&gw, &format!("/t/scim/v2/Users/{leaf}"));
+        assert!(started.elapsed() < AT_ONCE, "{:?}", started.elapsed());
         r.assert_scim_error(502, None);
         assert!(!r.body.contains("evil.example"), "{}", r.body);
         assert_eq!(r.header("location"), None);
@@ -405,6 +445,7 @@ fn redirects_are_rebased_under_the_target_and_refused_elsewhere() {
     let want = gw.url("/t/scim/v2/Users/9?x=1");
     assert_eq!(r.header("location"), Some(want.as_str()));
     assert!(invalid_responses(&gw).ends_with(" 3"));
+    assert!(!gw.log().contains("panicked"));
     still_serves(&gw);
 }
 
@@ -431,7 +472,9 @@ fn garbage_for_a_tenant_that_maps_answers_is_a_502() {
         ],
         &[],
     );
+    let started = std::time::Instant::now();
     let r = get(&gw, "/t/scim/v2/Users/1");
+    assert!(started.elapsed() < AT_ONCE, "{:?}", started.elapsed());
     r.assert_scim_error(502, None);
     assert!(
         r.json()["detail"].as_str().unwrap().contains("not JSON"),
@@ -448,5 +491,297 @@ fn garbage_for_a_tenant_that_maps_answers_is_a_502() {
     let r = get(&gw, "/p/scim/v2/Users/1");
     assert_eq!(r.status, 200);
     assert_eq!(r.body, "<html>maintenance</html>");
+    assert!(!gw.log().contains("panicked"));
+    still_serves(&gw);
+}
+
+/// `scimgate_upstream_errors_total{kind,tenant="t"}`, 0 while the series does not exist.
+fn upstream_errors(gw: &Gateway, kind: &str) -> u64 {
+    let series = format!(r#"scimgate_upstream_errors_total{{kind="{kind}",tenant="t"}} "#);
+    gw.metrics()
+        .lines()
+        .find_map(|l| l.strip_prefix(series.as_str()))
+        .map_or(0, |v| v.trim().parse().unwrap())
+}
+
+/// A memory figure of a process from /proc/PID/status, in KiB: `VmRSS` (resident now),
+/// `VmHWM` (the most it was resident).
+fn mem_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// Write `first`, then `each` every `every`, `times` times, or until the gateway hangs up;
+/// true when it hung up (a write failed).
+fn drip(s: &mut TcpStream, first: &[u8], each: &[u8], every: Duration, times: usize) -> bool {
+    if s.write_all(first).and_then(|_| s.flush()).is_err() {
+        return true;
+    }
+    for _ in 0..times {
+        std::thread::sleep(every);
+        if s.write_all(each).and_then(|_| s.flush()).is_err() {
+            return true;
+        }
+    }
+    false
+}
+
+/// Write `head`, then up to `total` body bytes in 64 KiB blocks (each framed as a chunk when
+/// `chunked`); how many body bytes the kernel took before the gateway hung up.
+fn flood(s: &mut TcpStream, head: &[u8], total: usize, chunked: bool) -> usize {
+    let block = vec![b'a'; 64 << 10];
+    let mut sent = 0;
+    if s.write_all(head).is_err() {
+        return 0;
+    }
+    while sent < total {
+        let r = if chunked {
+            s.write_all(format!("{:x}\r\n", block.len()).as_bytes())
+                .and_then(|_| s.write_all(&block))
+                .and_then(|_| s.write_all(b"\r\n"))
+        } else {
+            s.write_all(&block)
+        };
+        if r.is_err() {
+            return sent;
+        }
+        sent += block.len();
+    }
+    if chunked {
+        let _ = s.write_all(b"0\r\n\r\n");
+    }
+    sent
+}
+
+/// Close with SO_LINGER 0: the kernel sends RST, not FIN.
+fn reset(s: TcpStream) {
+    tokio::net::TcpSocket::from_std_stream(s)
+        .set_zero_linger()
+        .unwrap();
+}
+
+/// Wait (at most `within`) until `what` holds.
+fn eventually(within: Duration, mut what: impl FnMut() -> bool) -> bool {
+    let until = std::time::Instant::now() + within;
+    while std::time::Instant::now() < until {
+        if what() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    what()
+}
+
+const TIMEOUT_MS: u64 = 1000;
+
+#[test]
+fn a_target_that_never_answers_or_trickles_past_timeout_ms_is_a_504_within_it() {
+    // Each fault holds its connection up to 20 s, or until the gateway hangs up (noted here).
+    let hung_up = Arc::new(Mutex::new(Vec::<String>::new()));
+    let h = hung_up.clone();
+    let up = Faulty::start(move |_, _, target| {
+        let leaf = target.rsplit('/').next().unwrap().to_string();
+        let h = h.clone();
+        let every = Duration::from_millis(100);
+        Act::Raw(Box::new(move |mut s| {
+            let ended = match leaf.as_str() {
+                // Accepts, reads the request, says nothing: the next read ends at the close.
+                "silent" => {
+                    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                    matches!(s.read(&mut [0u8; 1]), Ok(0) | Err(_))
+                }
+                // The status line, then a header one byte every 100 ms: the head never ends.
+                "head" => drip(&mut s, b"HTTP/1.1 200 OK\r\nX-Slow: ", b"a", every, 200),
+                // A whole head declaring 1000 bytes, then one byte every 100 ms.
+                "body" => drip(
+                    &mut s,
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/scim+json\r\nContent-Length: 1000\r\n\r\n{",
+                    b" ",
+                    every,
+                    200,
+                ),
+                // Chunked, one one-byte chunk every 100 ms.
+                _ => drip(
+                    &mut s,
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/scim+json\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n{\r\n",
+                    b"1\r\n \r\n",
+                    every,
+                    200,
+                ),
+            };
+            if ended {
+                h.lock().unwrap().push(leaf);
+            }
+        }))
+    });
+    let gw = gateway(&up, &format!("timeout_ms = {TIMEOUT_MS}"), "");
+    let bound = Duration::from_millis(TIMEOUT_MS) + Duration::from_secs(2);
+    let leaves = ["silent", "head", "body", "chunked"];
+    for leaf in leaves {
+        let started = std::time::Instant::now();
+        let r = get(&gw, &format!("/t/scim/v2/Users/{leaf}"));
+        let took = started.elapsed();
+        r.assert_scim_error(504, None);
+        assert!(
+            r.json()["detail"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("within {TIMEOUT_MS} ms")),
+            "{leaf}: {}",
+            r.body
+        );
+        assert!(
+            took >= Duration::from_millis(TIMEOUT_MS - 100) && took < bound,
+            "{leaf}: answered after {took:?}, want timeout_ms ({TIMEOUT_MS} ms) .. {bound:?}"
+        );
+        // The gateway let go of the target's connection too, within the same bound.
+        assert!(
+            eventually(bound - took + Duration::from_millis(500), || {
+                hung_up.lock().unwrap().iter().any(|l| l == leaf)
+            }),
+            "{leaf}: the gateway still holds the target's connection"
+        );
+    }
+    // Sent once each: a timeout is never retried.
+    let targets: Vec<String> = up.seen().into_iter().map(|s| s.target).collect();
+    for leaf in leaves {
+        let times = targets.iter().filter(|t| t.ends_with(leaf)).count();
+        assert_eq!(times, 1, "{leaf}: {targets:?}");
+    }
+    assert_eq!(upstream_errors(&gw, "timeout"), 4, "{}", gw.metrics());
+    assert_eq!(upstream_errors(&gw, "invalid_response"), 0);
+    assert!(!gw.log().contains("panicked"));
+    still_serves(&gw);
+}
+
+#[test]
+fn a_reset_in_the_middle_of_a_body_is_a_502_at_once() {
+    let up = Faulty::start(|_, method, target| {
+        let chunked = target.ends_with("/chunked");
+        let method = method.to_string();
+        Act::Raw(Box::new(move |mut s| {
+            let head = if chunked {
+                "HTTP/1.1 200 OK\r\nContent-Type: application/scim+json\r\nTransfer-Encoding: chunked\r\n\r\n64\r\n"
+            } else if method == "POST" {
+                "HTTP/1.1 201 Created\r\nContent-Type: application/scim+json\r\nContent-Length: 10000\r\n\r\n"
+            } else {
+                "HTTP/1.1 200 OK\r\nContent-Type: application/scim+json\r\nContent-Length: 10000\r\n\r\n"
+            };
+            s.write_all(head.as_bytes()).unwrap();
+            s.write_all(&[b' '; 100]).unwrap();
+            s.flush().unwrap();
+            // Let the gateway read the 100 bytes first, then RST.
+            std::thread::sleep(Duration::from_millis(100));
+            reset(s);
+        }))
+    });
+    // timeout_ms is the default 30 s: the reset must end the exchange, not the clock.
+    let gw = gateway(&up, "", "");
+    for (method, path, body) in [
+        ("GET", "/t/scim/v2/Users/length", None),
+        ("GET", "/t/scim/v2/Users/chunked", None),
+        ("POST", "/t/scim/v2/Users", Some(USER)),
+    ] {
+        let started = std::time::Instant::now();
+        let r = call(method, &gw.url(path), Some(TOKEN), &[], body);
+        let took = started.elapsed();
+        r.assert_scim_error(502, None);
+        assert!(took < AT_ONCE, "{method} {path}: answered after {took:?}");
+        assert!(!r.body.contains("   "), "no part of the body passed on");
+    }
+    // The POST, whose answer was cut, was not sent again; the GETs were not either.
+    let seen = up.seen();
+    assert_eq!(seen.iter().filter(|s| s.method == "POST").count(), 1);
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert_eq!(
+        upstream_errors(&gw, "invalid_response"),
+        3,
+        "{}",
+        gw.metrics()
+    );
+    assert!(!gw.log().contains("panicked"));
+    still_serves(&gw);
+}
+
+#[test]
+fn a_50_mib_answer_is_a_502_quickly_and_the_gateway_stays_small() {
+    const FIFTY_MIB: usize = 50 << 20;
+    // Body bytes the kernel took from the target before the gateway hung up, per request.
+    let took_in = Arc::new(Mutex::new(Vec::<(String, usize)>::new()));
+    let t = took_in.clone();
+    let up = Faulty::start(move |_, _, target| {
+        let chunked = target.ends_with("/chunked");
+        let t = t.clone();
+        let leaf = target.rsplit('/').next().unwrap().to_string();
+        Act::Raw(Box::new(move |mut s| {
+            let head = if chunked {
+                "HTTP/1.1 200 OK\r\nContent-Type: application/scim+json\r\nTransfer-Encoding: chunked\r\n\r\n".to_string()
+            } else {
+                format!("HTTP/1.1 200 OK\r\nContent-Type: application/scim+json\r\nContent-Length: {FIFTY_MIB}\r\n\r\n")
+            };
+            let sent = flood(&mut s, head.as_bytes(), FIFTY_MIB, chunked);
+            t.lock().unwrap().push((leaf, sent));
+        }))
+    });
+    // No max_response_bytes: the default, 8 MiB. mimalloc purges freed pages only after a
+    // delay and on later allocator calls, so by default RSS also counts its cache (up to
+    // ~120 MB here after a few 8 MiB answers, flat after that); without the delay RSS and its
+    // high-water mark show what the gateway itself held.
+    let gw = Gateway::start(
+        &[(
+            "t.toml",
+            policy("t", "/t/scim/v2", TOKEN, &up.url(), "", ""),
+        )],
+        &[("MIMALLOC_PURGE_DELAY", "0")],
+    );
+    let before = mem_kib(gw.pid(), "VmRSS");
+    for round in 0..3 {
+        for leaf in ["declared", "chunked"] {
+            let started = std::time::Instant::now();
+            let r = get(&gw, &format!("/t/scim/v2/Users/{leaf}"));
+            let took = started.elapsed();
+            r.assert_scim_error(502, None);
+            let detail = r.json()["detail"].as_str().unwrap().to_string();
+            assert!(
+                detail.contains("larger than 8388608 bytes"),
+                "{leaf}: {detail}"
+            );
+            assert!(
+                took < AT_ONCE,
+                "{leaf} (round {round}): answered after {took:?}"
+            );
+        }
+    }
+    // The gateway stopped reading: no target got its 50 MiB into the socket.
+    assert!(
+        eventually(Duration::from_secs(5), || took_in.lock().unwrap().len()
+            == 6),
+        "{:?}",
+        took_in.lock().unwrap()
+    );
+    for (leaf, sent) in took_in.lock().unwrap().iter() {
+        assert!(
+            *sent < FIFTY_MIB,
+            "{leaf}: the target delivered {sent} bytes"
+        );
+    }
+    // Buffering one 50 MiB answer (64 MiB of capacity, grown by doubling) would pass 100 MB.
+    let (after, peak) = (mem_kib(gw.pid(), "VmRSS"), mem_kib(gw.pid(), "VmHWM"));
+    assert!(
+        after < 100 << 10 && peak < 100 << 10,
+        "gateway RSS {after} KiB (peak {peak} KiB) after six 50 MiB answers (was {before} KiB)"
+    );
+    assert_eq!(
+        upstream_errors(&gw, "invalid_response"),
+        6,
+        "{}",
+        gw.metrics()
+    );
+    assert_eq!(upstream_errors(&gw, "timeout"), 0);
+    assert!(!gw.log().contains("panicked"));
     still_serves(&gw);
 }

@@ -32,7 +32,7 @@ pub async fn split(
     tenant: &Tenant,
     asked: &Asked<'_>,
     request: Value,
-    rules: &mut u32,
+    seen: &mut super::observe::Seen,
 ) -> Result<UpstreamResponse, ScimError> {
     let ops = operations(&request);
     let fail_on_errors = crate::scim::message::field(&request, "failOnErrors")
@@ -88,7 +88,7 @@ pub async fn split(
             );
         }
         let chunk_body = Body::Json(Message::made(body));
-        let resp = match send(gw, tenant, asked, chunk_body, Some(deadline), rules).await? {
+        let resp = match send(gw, tenant, asked, chunk_body, Some(deadline), seen).await? {
             Sent::NothingToSend => continue,
             Sent::Answered(resp) => resp,
         };

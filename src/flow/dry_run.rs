@@ -8,6 +8,7 @@ use super::observe::Seen;
 use super::translate::Asked;
 use super::BodySource;
 use super::{phases, Auth, Gateway, Incoming};
+use crate::policy::model::Endpoint;
 use crate::policy::{Policies, Tenant};
 use crate::ratelimit::{Backoff, LocalLimiter};
 use crate::scim::error::ScimError;
@@ -70,7 +71,12 @@ fn request(
         limiter: &LocalLimiter::new(),
         backoff: &Backoff::default(),
         upstream: &canned,
+        tokens: &crate::oauth::Tokens::default(),
+        upstream_tokens: &super::upstream_token::UpstreamTokens::default(),
         tls: true,
+        exchanges: None,
+        shaper: None,
+        guard: None,
     };
     let headers = json_headers();
     let req = Incoming {
@@ -194,6 +200,22 @@ impl Exchange for Canned {
         } else {
             json!({})
         };
+        Ok(UpstreamResponse {
+            status: 200,
+            headers: json_headers(),
+            body: Bytes::from(body.to_string()),
+        })
+    }
+
+    /// A token endpoint (`[upstream.oauth]`) answering a placeholder token: a dry run fetches
+    /// nothing and reads no secret.
+    async fn exchange_at(
+        &self,
+        _tenant: &Tenant,
+        _endpoint: &Endpoint,
+        _req: &UpstreamRequest,
+    ) -> Result<UpstreamResponse, ExchangeError> {
+        let body = json!({"access_token": "dry-run", "token_type": "Bearer", "expires_in": 3600});
         Ok(UpstreamResponse {
             status: 200,
             headers: json_headers(),

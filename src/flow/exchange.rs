@@ -7,6 +7,7 @@ use super::body::Body;
 use super::translate::{self, Asked};
 use super::Gateway;
 use crate::mapping::Stats;
+use crate::policy::model::Endpoint;
 use crate::policy::Tenant;
 use crate::scim::error::ScimError;
 use crate::telemetry::metrics::{self, UpstreamErrorKind};
@@ -30,13 +31,27 @@ pub struct UpstreamResponse {
 pub struct ExchangeError {
     pub kind: UpstreamErrorKind,
     pub detail: String,
+    /// True only when the request provably never left the gateway (the host did not resolve,
+    /// the connect or TLS handshake failed, the head could not be built: not a byte written).
+    /// Only then may a POST or a PATCH go again ([`super::retry`]).
+    pub unsent: bool,
 }
 
 impl ExchangeError {
+    /// A failure after which the request may have reached the target (in part or whole).
     pub fn new(kind: UpstreamErrorKind, detail: impl Into<String>) -> Self {
         ExchangeError {
             kind,
             detail: detail.into(),
+            unsent: false,
+        }
+    }
+
+    /// A failure before any byte of the request was written.
+    pub fn unsent(kind: UpstreamErrorKind, detail: impl Into<String>) -> Self {
+        ExchangeError {
+            unsent: true,
+            ..Self::new(kind, detail)
         }
     }
 }
@@ -50,7 +65,20 @@ pub trait Exchange: Send + Sync {
         tenant: &Tenant,
         req: &UpstreamRequest,
     ) -> Result<UpstreamResponse, ExchangeError>;
+
+    /// Send `req` to another endpoint of `tenant` (its token endpoint, `[upstream.oauth]`)
+    /// and read the whole answer (at most [`MAX_TOKEN_ANSWER_BYTES`]), with the tenant's
+    /// timeouts and trust (`ca_file`), by `req.deadline`.
+    async fn exchange_at(
+        &self,
+        tenant: &Tenant,
+        endpoint: &Endpoint,
+        req: &UpstreamRequest,
+    ) -> Result<UpstreamResponse, ExchangeError>;
 }
+
+/// The largest answer read from a token endpoint, bytes.
+pub const MAX_TOKEN_ANSWER_BYTES: usize = 64 * 1024;
 
 /// The outcome of [`send`].
 pub enum Sent {
@@ -63,15 +91,15 @@ pub enum Sent {
 const DEFAULT_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Translate one request (`body` is the one parsed message), send it (by `deadline`, when the
-/// request has one), and learn from the target's back-pressure. `rules` counts the
-/// translation rules applied.
+/// request has one), and learn from the target's back-pressure. `seen` counts the translation
+/// rules applied and, for the console, keeps what the target got.
 pub async fn send(
     gw: &Gateway<'_>,
     tenant: &Tenant,
     asked: &Asked<'_>,
     mut body: Body,
     deadline: Option<Instant>,
-    rules: &mut u32,
+    seen: &mut super::observe::Seen,
 ) -> Result<Sent, ScimError> {
     let mut stats = Stats::default();
     let changes = translate::request(tenant, asked, &mut body, &mut stats);
@@ -79,7 +107,8 @@ pub async fn send(
     if !stats.notes.is_empty() {
         tracing::debug!(tenant = %tenant.name, changes = ?stats.notes, "request rewritten");
     }
-    *rules += stats.total();
+    seen.rules += stats.total();
+    seen.exchange.rules(stats.by_kind(), &stats.notes);
     let changes = changes?;
     if changes.nothing_to_send {
         return Ok(Sent::NothingToSend);
@@ -93,14 +122,16 @@ pub async fn send(
     let rest = changes.rest.as_deref().unwrap_or(asked.rest);
     let mut req = super::request::build(tenant, asked.method, rest, query, asked.headers, bytes);
     req.deadline = deadline;
+    seen.exchange
+        .upstream(&req.method, &req.path_and_query, req.body.as_deref());
 
     let started = Instant::now();
-    let result = gw.upstream.exchange(tenant, &req).await;
+    // Sent again when `[upstream.retry]` allows; what each answer teaches is learnt there.
+    let result = super::retry::exchange(gw, tenant, &mut req).await?;
     metrics::UPSTREAM_DURATION
         .with_label_values(&[&tenant.name])
         .observe(started.elapsed().as_secs_f64());
     let resp = result.map_err(|e| failed(tenant, e))?;
-    learn(gw, tenant, &resp);
     Ok(Sent::Answered(resp))
 }
 
@@ -117,20 +148,26 @@ pub fn failed(tenant: &Tenant, e: ExchangeError) -> ScimError {
     }
 }
 
-/// What the target's status says about the tenant: 5xx counted, 429/423 held.
-fn learn(gw: &Gateway<'_>, tenant: &Tenant, resp: &UpstreamResponse) {
+/// What the target's status says about the tenant: 5xx counted, 429/423 held, and a 503 held
+/// when it says for how long (Retry-After). With `--store` the hold is every replica's.
+pub(super) fn learn(gw: &Gateway<'_>, tenant: &Tenant, resp: &UpstreamResponse) {
     if resp.status >= 500 {
         metrics::UPSTREAM_ERRORS
             .with_label_values(&[&tenant.name, UpstreamErrorKind::Status5xx.label()])
             .inc();
     }
-    if resp.status == 429 || resp.status == 423 {
-        let wait = resp
-            .headers
+    let retry_after = || {
+        resp.headers
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .and_then(crate::ratelimit::parse_retry_after)
-            .unwrap_or(DEFAULT_BACKOFF);
+    };
+    let hold = match resp.status {
+        429 | 423 => Some(retry_after().unwrap_or(DEFAULT_BACKOFF)),
+        503 => retry_after().filter(|d| !d.is_zero()),
+        _ => None,
+    };
+    if let Some(wait) = hold {
         gw.backoff.hold(&tenant.name, wait);
         metrics::UPSTREAM_ERRORS
             .with_label_values(&[&tenant.name, UpstreamErrorKind::Throttled.label()])

@@ -2,6 +2,9 @@
 //!
 //! route → auth → police → body → translate request → exchange → translate response → observe
 //!
+//! (A tenant with `[[auth.clients]]` answers `{route}/oauth/token` itself right after route:
+//! [`token`], the OAuth token endpoint, never upstream.)
+//!
 //! One step per file, each a plain function testable without sockets. The flow knows nothing of
 //! Pingora: it reads the body through a [`BodySource`] and talks to the target through an
 //! [`Exchange`], the two interfaces `crate::proxy` implements (and the dry run, [`dry_run`],
@@ -17,8 +20,12 @@ pub mod observe;
 pub mod police;
 pub mod request;
 pub mod response;
+pub mod retry;
 pub mod route;
+pub mod shaping;
+pub mod token;
 pub mod translate;
+pub mod upstream_token;
 
 use crate::policy::Policies;
 use crate::ratelimit::{Backoff, Limiter};
@@ -48,8 +55,23 @@ pub struct Gateway<'a> {
     pub limiter: &'a dyn Limiter,
     pub backoff: &'a Backoff,
     pub upstream: &'a dyn Exchange,
+    /// The gateway's own access tokens (`--token-key-file`): issued by [`token`], accepted by
+    /// [`auth`].
+    pub tokens: &'a crate::oauth::Tokens,
+    /// The targets' access tokens (`[upstream.oauth]`), fetched and refreshed by
+    /// [`upstream_token`].
+    pub upstream_tokens: &'a upstream_token::UpstreamTokens,
     /// True for the TLS listener (the scheme of the default public URL).
     pub tls: bool,
+    /// The console's ring of exchanges (`--admin`): each request hands it one record
+    /// ([`observe::keep`]). `None` (dry runs, no admin listener) records nothing.
+    pub exchanges: Option<&'a crate::console::Ring>,
+    /// `[limits] mode = "delay"`: every tenant's waiting line ([`shaping`]). `None` (dry
+    /// runs): nothing waits, an over-quota request is refused at once.
+    pub shaper: Option<&'a shaping::Shaper>,
+    /// `[guard]`: the deletion guard's counters ([`crate::guard`]). `None` (dry runs):
+    /// nothing is counted or refused.
+    pub guard: Option<&'a crate::guard::Guard>,
 }
 
 /// A request as it arrived, before anything read it.
@@ -87,11 +109,17 @@ impl From<ScimError> for Reply {
 pub async fn serve(gw: &Gateway<'_>, req: &Incoming<'_>, body: &mut dyn BodySource) -> Reply {
     let started = Instant::now();
     let mut seen = Seen::default();
+    if gw.exchanges.is_some() {
+        seen.exchange.start(req.method, req.path, req.query);
+    }
     let reply = match phases(gw, req, body, &mut seen, Auth::Check).await {
         Ok(r) => r,
         Err(e) => Reply::from(e),
     };
     observe::record(req.method, &seen, &reply, started.elapsed());
+    if let Some(ring) = gw.exchanges {
+        observe::keep(ring, &mut seen, &reply, started.elapsed());
+    }
     reply
 }
 
@@ -115,18 +143,23 @@ pub async fn phases(
     let routed = route::route(gw.policies, req.path)?;
     let (tenant, rest) = (&routed.tenant, routed.rest.as_str());
     seen.routed(tenant, rest);
+    // The token endpoint of a tenant with [[auth.clients]]: OAuth, not SCIM; never upstream.
+    if rest == token::PATH && !tenant.auth.clients.is_empty() {
+        let public_base = response::public_base(tenant, req.host, gw.tls);
+        return Ok(token::serve(gw, tenant, req, source, &public_base).await);
+    }
     route::check_query(req.query)?;
     route::check_headers(req.headers)?;
     // 2. auth
     if auth == Auth::Check {
         let header = req.headers.get("authorization").map(|v| v.as_bytes());
-        auth::check(&tenant.auth, header)?;
+        auth::admit(tenant, gw.tokens, header)?;
     }
     body::check_method(req.method)?;
     // 3. police: one unit before the body is read (a flood costs little); a Bulk pays per op.
     let is_bulk = seen.resource == Resource::Bulk && req.method == Method::POST;
     if !is_bulk {
-        police::throttle(gw.limiter, gw.backoff, tenant, 1)?;
+        shaping::admit(gw, tenant, 1).await?;
     }
     // 4. body: media type, size, one strict parse.
     let use_ = body::body_use(req.method, seen.resource);
@@ -134,8 +167,11 @@ pub async fn phases(
         body::check_media_type(req.headers.get("content-type").map(|v| v.as_bytes()))?;
     }
     let raw = source.read(tenant.limits.max_body_bytes).await?;
+    seen.exchange.idp_body(&raw);
     let mut body = Body::from_raw(raw, use_)?;
     seen.body(tenant, body.json());
+    // The deletion guard reads the parsed message (every IdP's spelling), before any split.
+    let deletions = crate::guard::detect::count(req.method, is_bulk, body.json());
     let mut split = None;
     if let (true, Body::Json(message)) = (is_bulk, &mut body) {
         let (operations, in_chunks) = match police::bulk(tenant, message)? {
@@ -143,10 +179,14 @@ pub async fn phases(
             BulkCheck::Split { operations } => (operations, true),
         };
         let cost = u32::try_from(operations).unwrap_or(u32::MAX);
-        police::throttle(gw.limiter, gw.backoff, tenant, cost)?;
+        shaping::admit(gw, tenant, cost).await?;
         if in_chunks {
             split = Some(std::mem::take(&mut message.value));
         }
+    }
+    // guard: past [guard] max_deletes a deletion or deactivation is refused (503), nothing sent.
+    if let Some(guard) = gw.guard {
+        guard.check(tenant, deletions).await?;
     }
     // 5-6. translate the request and exchange it (a split Bulk: chunk by chunk).
     let asked = Asked {
@@ -157,8 +197,8 @@ pub async fn phases(
     };
     let started = Instant::now();
     let resp = match split {
-        Some(whole) => bulk::split(gw, tenant, &asked, whole, &mut seen.rules).await?,
-        None => match exchange::send(gw, tenant, &asked, body, None, &mut seen.rules).await? {
+        Some(whole) => bulk::split(gw, tenant, &asked, whole, seen).await?,
+        None => match exchange::send(gw, tenant, &asked, body, None, seen).await? {
             Sent::Answered(resp) => resp,
             Sent::NothingToSend => {
                 return Ok(Reply {

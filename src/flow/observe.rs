@@ -1,7 +1,8 @@
 //! Step 8: one request, one event: the request counter and duration (recorded before the answer
 //! is written, so a client that scrapes right after its answer sees its own request) and one
 //! access-log line — bounded labels, no token, no body, personal data only where the tenant's
-//! `[log] pii = true` allows it. The access log is its own target, `scimgate::access`.
+//! `[log] pii = true` allows it. The access log is its own target, `scimgate::access`. With an
+//! admin listener, the console's record of the exchange too ([`keep`]: one `try_send`).
 
 use super::Reply;
 use crate::policy::Tenant;
@@ -24,6 +25,8 @@ pub struct Seen {
     pub rules: u32,
     /// Only for tenants with `[log] pii = true`: the `userName` the request carried.
     pub user_name: Option<String>,
+    /// For the console (only when a ring takes records): both legs of the exchange.
+    pub exchange: crate::console::record::Draft,
 }
 
 impl Seen {
@@ -48,6 +51,29 @@ impl Seen {
                 .and_then(Value::as_str)
                 .map(|s| s.chars().take(256).collect());
         }
+    }
+}
+
+/// Hand the console's ring this exchange's record (a request routed to a tenant): one bounded
+/// record, one `try_send`, nothing else on the request path.
+pub fn keep(ring: &crate::console::Ring, seen: &mut Seen, reply: &Reply, elapsed: Duration) {
+    let Some(tenant) = seen.tenant.as_ref() else {
+        return;
+    };
+    let draft = std::mem::take(&mut seen.exchange);
+    let record = draft.finish(crate::console::record::Outcome {
+        tenant: &tenant.name,
+        pii: tenant.log.pii,
+        resource: seen.resource.label(),
+        upstream_status: seen.upstream_status,
+        upstream_ms: seen.upstream_ms,
+        rules: seen.rules,
+        status: reply.status,
+        answer: &reply.body,
+        elapsed,
+    });
+    if let Some(record) = record {
+        ring.push(record);
     }
 }
 

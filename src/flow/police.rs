@@ -1,6 +1,8 @@
 //! Policing: the tenant's quota (a Bulk costs one unit per operation), the target's own
-//! back-pressure (after a 429/423 the tenant waits here, not at the target), and the RFC 7644
-//! §3.7.4 Bulk limits. Answers are 429 with `Retry-After`, or 413 naming the limit.
+//! back-pressure (after a 429/423, or a 503 with Retry-After, the tenant waits here, not at the
+//! target; on every replica with `--store`), and the RFC 7644 §3.7.4 Bulk limits. Answers are
+//! 429 with `Retry-After`, 413 naming the limit, or 503 when the shared store cannot answer and
+//! `--store-on-error closed` says so.
 
 use super::body::Message;
 use crate::policy::model::BulkOversize;
@@ -11,25 +13,24 @@ use crate::scim::message::{clamp_fail_on_errors, field_mut, operations_mut};
 use crate::telemetry::metrics::{self, UpstreamErrorKind};
 use serde_json::Value;
 
-/// Spend `cost` of the tenant's quota, unless the target asked us to hold off.
-pub fn throttle(
+/// Spend `cost` of the tenant's quota, unless the target asked us to hold off (here, or on
+/// another replica when the quota is shared).
+pub async fn throttle(
     limiter: &dyn Limiter,
     backoff: &Backoff,
     tenant: &Tenant,
     cost: u32,
 ) -> Result<(), ScimError> {
     if let Some(left) = backoff.held(&tenant.name) {
-        metrics::UPSTREAM_ERRORS
-            .with_label_values(&[&tenant.name, UpstreamErrorKind::Throttled.label()])
-            .inc();
-        return Err(ScimError::too_many_requests(
-            retry_after_secs(left),
-            "the SCIM target asked for a pause; retry later",
-        ));
+        return Err(held(tenant, left));
     }
-    match limiter.check(&tenant.name, tenant.limits.rate, cost) {
+    match limiter.check(&tenant.name, tenant.limits.rate, cost).await {
         Decision::Allow => Ok(()),
         Decision::Deny { retry_after } => {
+            // The shared store may have just told of a hold set by another replica.
+            if let Some(left) = backoff.held(&tenant.name) {
+                return Err(held(tenant, left));
+            }
             metrics::RATE_LIMITED
                 .with_label_values(&[&tenant.name])
                 .inc();
@@ -41,7 +42,28 @@ pub fn throttle(
                 ),
             ))
         }
+        Decision::Unavailable { retry_after } => {
+            let mut e = ScimError::new(
+                503,
+                None,
+                "the shared quota store is not answering; retry later",
+            );
+            e.headers
+                .push(("Retry-After", retry_after_secs(retry_after).to_string()));
+            Err(e)
+        }
     }
+}
+
+/// The 429 of a held tenant.
+pub(super) fn held(tenant: &Tenant, left: std::time::Duration) -> ScimError {
+    metrics::UPSTREAM_ERRORS
+        .with_label_values(&[&tenant.name, UpstreamErrorKind::Throttled.label()])
+        .inc();
+    ScimError::too_many_requests(
+        retry_after_secs(left),
+        "the SCIM target asked for a pause; retry later",
+    )
 }
 
 /// The most chunks one split Bulk request becomes (each an upstream call); more is refused.

@@ -8,6 +8,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
 
+mod auth;
+mod oauth;
+mod safety;
+
 /// What the deployment, not the policy, decides about policies: the same for `check` and
 /// `serve` (and each reload), so a check gives serve's verdict.
 #[derive(Debug, Clone, Default)]
@@ -15,6 +19,9 @@ pub struct CompileOptions {
     /// `--secrets-dir`: every secret file (`bearer_file`) must lie inside it, symlinks
     /// resolved. `None`: anywhere.
     pub secrets_dir: Option<PathBuf>,
+    /// How many `--token-key-file` keys `serve` has: `Some(0)` refuses `[[auth.clients]]`
+    /// (E024: no token could be issued). `None` (`check`) does not judge.
+    pub token_keys: Option<usize>,
 }
 
 impl CompileOptions {
@@ -26,6 +33,7 @@ impl CompileOptions {
         }
         Ok(CompileOptions {
             secrets_dir: secrets_dir.map(Path::to_path_buf),
+            token_keys: None,
         })
     }
 }
@@ -108,7 +116,7 @@ impl Cx<'_> {
             },
         };
         let public_url = f.public_url.as_ref().and_then(|u| self.public_url(u));
-        let digests = self.digests(&f.auth.get_ref().bearer_sha256);
+        let auth = self.auth(&f.auth);
         let upstream = self.upstream(f.upstream.get_ref());
         let mut limits = f
             .limits
@@ -132,6 +140,7 @@ impl Cx<'_> {
                 limits.bulk_max_operations = max;
             }
         }
+        let guard = self.guard(f.guard.as_ref());
         let rules = match crate::mapping::rules::compile(crate::mapping::rules::RuleSections {
             nulls: f.nulls.as_ref(),
             maps: &f.maps,
@@ -160,14 +169,17 @@ impl Cx<'_> {
                 (true, None) => return None,
                 (_, p) => p,
             },
-            auth: Auth { digests: digests? },
+            auth: auth?,
             upstream: upstream?,
             limits,
             rules: rules?,
             log: LogSettings {
                 pii: f.log.as_ref().is_some_and(|l| l.pii),
             },
+            guard,
             source: self.path.to_path_buf(),
+            digest: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(self.source)),
+            loaded_at: std::time::SystemTime::now(),
             warnings: std::mem::take(&mut self.warnings),
             name_pos: super::diagnostics::line_col(self.source, f.tenant.span().start),
             route_pos: super::diagnostics::line_col(self.source, f.route.span().start),
@@ -360,6 +372,16 @@ impl Cx<'_> {
                 .map(SecretSource::File),
             (None, None) => Some(SecretSource::None),
         };
+        // `[upstream.oauth]` (compile/oauth.rs): its client secret is the upstream secret.
+        let oauth = match &u.oauth {
+            None => Some(None),
+            Some(o) => self.oauth(o, u).map(Some),
+        };
+        let secret = match &oauth {
+            Some(Some((_, client_secret))) => Some(client_secret.clone()),
+            Some(None) => secret,
+            None => None,
+        };
         let timeout = self.millis(u.timeout_ms.as_ref(), "timeout_ms", DEFAULT_TIMEOUT_MS);
         let connect_timeout = self.millis(
             u.connect_timeout_ms.as_ref(),
@@ -387,6 +409,7 @@ impl Cx<'_> {
             let secret_key = match (&u.bearer_env, &u.bearer_file) {
                 (Some(_), _) => Some("upstream.bearer_env"),
                 (None, Some(_)) => Some("upstream.bearer_file"),
+                (None, None) if u.oauth.is_some() => Some("upstream.oauth"),
                 (None, None) => None,
             };
             if let Some(key) = secret_key {
@@ -399,8 +422,15 @@ impl Cx<'_> {
             .bearer_env
             .as_ref()
             .or(u.bearer_file.as_ref())
+            .or(u.oauth.as_ref().and_then(|o| {
+                let o = o.get_ref();
+                o.client_secret_env
+                    .as_ref()
+                    .or(o.client_secret_file.as_ref())
+            }))
             .map(|s| super::diagnostics::line_col(self.source, s.span().start))
             .unwrap_or((1, 1));
+        let retry = self.retry(u.retry.as_ref());
         let url = url?;
         if !ok {
             return None;
@@ -421,6 +451,8 @@ impl Cx<'_> {
             ca_file,
             allow_insecure,
             authorization: None,
+            oauth: oauth?.map(|(o, _)| o),
+            retry,
         })
     }
 
@@ -642,6 +674,7 @@ impl Cx<'_> {
                 ),
             }
         }
+        self.shaping(l, &mut limits);
         limits
     }
 }

@@ -47,14 +47,36 @@ pub struct PolicyFile {
     /// What this tenant's access log lines may carry.
     #[serde(default)]
     pub log: Option<LogFile>,
+    /// `[guard]`: the deletion guard against accidental mass deprovisioning. Default: off.
+    #[serde(default)]
+    pub guard: Option<Spanned<GuardFile>>,
+}
+
+/// `[guard]`: DELETEs and deactivations (`active` set false by PUT, PATCH or inside a Bulk, in
+/// any IdP's spelling) counted per tenant in a sliding window.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardFile {
+    /// Deletions and deactivations allowed per `window_s`; past it each further one is refused
+    /// with 503 + `Retry-After` and nothing is sent upstream. 0 = off. Default 0.
+    #[serde(default)]
+    pub max_deletes: Option<Spanned<i64>>,
+    /// Length of the sliding window, seconds, from 1 to 604800 (a week). Default 3600.
+    #[serde(default)]
+    pub window_s: Option<Spanned<i64>>,
+    /// `"enforce"` (default): refuse past `max_deletes`. `"observe"`: count and raise
+    /// `scimgate_guard_tripped` only, refuse nothing.
+    #[serde(default)]
+    pub mode: Option<Spanned<String>>,
 }
 
 /// `[log]`
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogFile {
-    /// Put personal data (the request's `userName`) into access log lines. Default `false`:
-    /// logs carry ids, statuses and timings only.
+    /// Show personal data: the request's `userName` in access log lines, and personal values
+    /// in the console's exchanges. Default `false`: logs carry ids, statuses and timings only,
+    /// and the console shows `"‹redacted›"` in place of personal values.
     #[serde(default)]
     pub pii: bool,
 }
@@ -137,8 +159,29 @@ pub struct TransformFile {
 #[serde(deny_unknown_fields)]
 pub struct AuthFile {
     /// SHA-256 hex digests of the bearer secrets the IdP may send (several allow rotation).
-    /// `scimgate hash-token` prints one. Required, at least one.
-    pub bearer_sha256: Spanned<Vec<Spanned<String>>>,
+    /// `scimgate hash-token` prints one. At least one when given; required unless
+    /// `[[auth.clients]]` is given.
+    #[serde(default)]
+    pub bearer_sha256: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Lifetime of the access tokens the gateway issues to `clients`, seconds, from 300 to
+    /// 21600 (6 h). Default 3600.
+    #[serde(default)]
+    pub token_ttl_s: Option<Spanned<i64>>,
+    /// `[[auth.clients]]`: OAuth 2.0 client-credentials clients (RFC 6749 §4.4) of this tenant,
+    /// which get access tokens from `POST {route}/oauth/token`. Default: none.
+    #[serde(default)]
+    pub clients: Vec<Spanned<AuthClientFile>>,
+}
+
+/// `[[auth.clients]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthClientFile {
+    /// The client's id (`client_id`), unique in the tenant; visible characters, 1 to 128.
+    pub client_id: Spanned<String>,
+    /// SHA-256 hex digests of the client's secrets (several allow rotation); at least one.
+    /// `scimgate hash-token` prints one.
+    pub secret_sha256: Spanned<Vec<Spanned<String>>>,
 }
 
 /// `[upstream]`
@@ -180,6 +223,75 @@ pub struct UpstreamFile {
     /// 8388608 (8 MiB), from 1024 to 67108864.
     #[serde(default)]
     pub max_response_bytes: Option<Spanned<i64>>,
+    /// `[upstream.oauth]`: access tokens fetched from the target's token endpoint and refreshed
+    /// before they expire, instead of a static `bearer_env`/`bearer_file` (not both). Default:
+    /// none.
+    #[serde(default)]
+    pub oauth: Option<Spanned<UpstreamOAuthFile>>,
+    /// `[upstream.retry]`: idempotent requests sent again after a 429, 502, 503, 504, a failed
+    /// connect or a timeout. Default: `attempts = 2`, `base_ms = 100`, `max_wait_ms = 5000`.
+    #[serde(default)]
+    pub retry: Option<Spanned<RetryFile>>,
+}
+
+/// `[upstream.retry]`: GET, PUT and DELETE go again on 429, 502, 503, 504, a failed connect or a
+/// timeout; POST and PATCH only when the connect failed (nothing left the gateway). All
+/// attempts and waits end within `timeout_ms`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryFile {
+    /// Extra attempts after the first, from 0 (no retries) to 10. Default 2.
+    #[serde(default)]
+    pub attempts: Option<Spanned<i64>>,
+    /// Full-jitter exponential backoff: the n-th retry waits a random time in
+    /// `[0, base_ms · 2^(n-1)]` (at most `max_wait_ms`), milliseconds, from 1 to 60000.
+    /// Default 100.
+    #[serde(default)]
+    pub base_ms: Option<Spanned<i64>>,
+    /// The longest wait before a retry, milliseconds, from 1 to 600000; a target's
+    /// `Retry-After` longer than this is not waited out (the IdP gets the answer). Default 5000.
+    #[serde(default)]
+    pub max_wait_ms: Option<Spanned<i64>>,
+}
+
+/// `[upstream.oauth]`: where the target's access tokens come from (RFC 6749 §4.4
+/// client credentials, or Zoom's server-to-server OAuth).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamOAuthFile {
+    /// `"client_credentials"` (RFC 6749 §4.4) or `"account_credentials"` (Zoom
+    /// server-to-server OAuth: `POST token_url?grant_type=account_credentials&account_id=…`).
+    /// Required.
+    pub grant: Spanned<String>,
+    /// The token endpoint, `https://` (or `http://` to loopback, or with `allow_insecure`); no
+    /// credentials, query or fragment. Verified like `url` (`ca_file` applies). Required.
+    pub token_url: Spanned<String>,
+    /// The OAuth client id. Required.
+    pub client_id: Spanned<String>,
+    /// Environment variable holding the client secret. One of `client_secret_env` /
+    /// `client_secret_file` is required.
+    #[serde(default)]
+    pub client_secret_env: Option<Spanned<String>>,
+    /// File holding the client secret (trailing newline trimmed); relative to the policy file,
+    /// inside `--secrets-dir` when given.
+    #[serde(default)]
+    pub client_secret_file: Option<Spanned<String>>,
+    /// The Zoom account id (`account_credentials` only, and required there).
+    #[serde(default)]
+    pub account_id: Option<Spanned<String>>,
+    /// Space-separated scopes asked for (`client_credentials` only). Default: none (the
+    /// client's default scopes).
+    #[serde(default)]
+    pub scope: Option<Spanned<String>>,
+    /// `audience` parameter some token servers (Auth0, Okta custom servers) need
+    /// (`client_credentials` only). Default: none.
+    #[serde(default)]
+    pub audience: Option<Spanned<String>>,
+    /// How the client authenticates (`client_credentials` only; `account_credentials` is always
+    /// Basic): `"basic"` (default; RFC 6749 §2.3.1 `client_secret_basic`) or `"post"`
+    /// (`client_id`/`client_secret` in the form body, `client_secret_post`).
+    #[serde(default)]
+    pub auth_method: Option<Spanned<String>>,
 }
 
 /// `[limits]`
@@ -207,4 +319,17 @@ pub struct LimitsFile {
     /// Any larger request body gets 413, bytes. Default 1048576 (1 MiB), at most 64 MiB.
     #[serde(default)]
     pub max_body_bytes: Option<Spanned<i64>>,
+    /// Over quota: `"reject"` (default) answers 429 at once; `"delay"` waits for the request's
+    /// turn (first come, first served) up to `max_delay_ms`, and also waits out a target's hold
+    /// that ends within it.
+    #[serde(default)]
+    pub mode: Option<Spanned<String>>,
+    /// `mode = "delay"`: the longest a request waits for its turn, milliseconds, from 1 to
+    /// 60000; a turn further away is 429 at once. Default 2000.
+    #[serde(default)]
+    pub max_delay_ms: Option<Spanned<i64>>,
+    /// `mode = "delay"`: requests waiting at once per tenant (per replica), from 1 to 100000;
+    /// past it 429 at once. Default 100.
+    #[serde(default)]
+    pub max_queued: Option<Spanned<i64>>,
 }

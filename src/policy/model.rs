@@ -27,8 +27,14 @@ pub struct Tenant {
     /// Translation rules (`[[map]]`, `[[drop]]`, `[[set]]`, `[[transform]]`, `[nulls]`).
     pub rules: crate::mapping::Rules,
     pub log: LogSettings,
+    /// `[guard]`: the deletion guard (off when `max_deletes` is 0).
+    pub guard: GuardSettings,
     /// The file it came from, for logs and diagnostics.
     pub source: PathBuf,
+    /// SHA-256 (hex) of the file's text as compiled: which version of the file serves.
+    pub digest: String,
+    /// When this version compiled (the console's "loaded at").
+    pub loaded_at: std::time::SystemTime,
     /// What compiled but deserves a look (`scimgate check` prints them, `serve` logs them),
     /// e.g. a secret sent in clear text under `allow_insecure = true`.
     pub warnings: Vec<super::diagnostics::Diagnostic>,
@@ -56,7 +62,38 @@ pub enum Profile {
 pub struct Auth {
     /// SHA-256 digests of the accepted bearer secrets.
     pub digests: Vec<[u8; 32]>,
+    /// `[[auth.clients]]`: who may get access tokens from `POST {route}/oauth/token`.
+    pub clients: Vec<Client>,
+    /// Lifetime of the access tokens issued to `clients`, seconds.
+    pub token_ttl_s: u32,
 }
+
+/// One OAuth 2.0 client-credentials client of a tenant.
+#[derive(Debug)]
+pub struct Client {
+    pub id: String,
+    /// SHA-256 digests of its accepted secrets.
+    pub secret_digests: Vec<[u8; 32]>,
+}
+
+impl Auth {
+    /// Only bearer digests (tests and tools).
+    pub fn bearer(digests: Vec<[u8; 32]>) -> Self {
+        Auth {
+            digests,
+            clients: Vec::new(),
+            token_ttl_s: DEFAULT_TOKEN_TTL_S,
+        }
+    }
+
+    pub fn client(&self, id: &str) -> Option<&Client> {
+        self.clients.iter().find(|c| c.id == id)
+    }
+}
+
+pub const DEFAULT_TOKEN_TTL_S: u32 = 3600;
+pub const MIN_TOKEN_TTL_S: u32 = 300;
+pub const MAX_TOKEN_TTL_S: u32 = 21_600;
 
 #[derive(Debug)]
 pub struct Upstream {
@@ -84,6 +121,130 @@ pub struct Upstream {
     pub allow_insecure: bool,
     /// `Authorization` value for upstream requests, filled by [`super::secrets::resolve`].
     pub authorization: Option<Secret>,
+    /// `[upstream.oauth]`: tokens fetched and refreshed (`crate::flow::tokens`). Then `secret`
+    /// is the client secret's source, and `authorization` stays `None`.
+    pub oauth: Option<OAuth>,
+    /// `[upstream.retry]`: when an exchange goes again.
+    pub retry: Retry,
+}
+
+/// `[upstream.retry]`, checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    /// Extra attempts after the first; 0 = none.
+    pub attempts: u32,
+    /// Full-jitter backoff base: the n-th retry waits up to `base · 2^(n-1)`.
+    pub base: Duration,
+    /// The longest wait before a retry (a longer `Retry-After` is not waited out).
+    pub max_wait: Duration,
+}
+
+pub const DEFAULT_RETRY_ATTEMPTS: u32 = 2;
+pub const DEFAULT_RETRY_BASE_MS: u64 = 100;
+pub const DEFAULT_RETRY_MAX_WAIT_MS: u64 = 5000;
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            attempts: DEFAULT_RETRY_ATTEMPTS,
+            base: Duration::from_millis(DEFAULT_RETRY_BASE_MS),
+            max_wait: Duration::from_millis(DEFAULT_RETRY_MAX_WAIT_MS),
+        }
+    }
+}
+
+/// `[guard]`, checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuardSettings {
+    /// Deletions and deactivations per window; 0 = off.
+    pub max_deletes: u32,
+    pub window: Duration,
+    pub mode: GuardMode,
+}
+
+/// What the guard does past `max_deletes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuardMode {
+    /// 503 + `Retry-After`, nothing sent upstream.
+    Enforce,
+    /// Count and raise `scimgate_guard_tripped` only.
+    Observe,
+}
+
+pub const DEFAULT_GUARD_WINDOW_S: u64 = 3600;
+pub const MAX_GUARD_WINDOW_S: u64 = 7 * 24 * 3600;
+
+impl Default for GuardSettings {
+    fn default() -> Self {
+        GuardSettings {
+            max_deletes: 0,
+            window: Duration::from_secs(DEFAULT_GUARD_WINDOW_S),
+            mode: GuardMode::Enforce,
+        }
+    }
+}
+
+impl GuardSettings {
+    /// Whether the guard counts at all.
+    pub fn is_on(&self) -> bool {
+        self.max_deletes > 0
+    }
+}
+
+/// `[upstream.oauth]`, checked: how the gateway gets the target's access tokens.
+#[derive(Debug)]
+pub struct OAuth {
+    pub grant: Grant,
+    /// The token endpoint (the tenant's `ca_file`, timeouts and `allow_insecure` apply).
+    pub token_url: Endpoint,
+    pub client_id: String,
+    pub auth_method: ClientAuth,
+    pub scope: Option<String>,
+    pub audience: Option<String>,
+    /// The client secret, filled by [`super::secrets::resolve`] from `Upstream::secret`.
+    pub client_secret: Option<Secret>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Grant {
+    /// RFC 6749 §4.4.
+    ClientCredentials,
+    /// Zoom server-to-server OAuth.
+    AccountCredentials { account_id: String },
+}
+
+impl Grant {
+    /// The `grant_type` value, as the policy names it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Grant::ClientCredentials => "client_credentials",
+            Grant::AccountCredentials { .. } => "account_credentials",
+        }
+    }
+}
+
+/// How the OAuth client authenticates at the token endpoint (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// `client_secret_basic`: HTTP Basic of the form-urlencoded id and secret.
+    Basic,
+    /// `client_secret_post`: `client_id` and `client_secret` in the form body.
+    Post,
+}
+
+/// An HTTP endpoint other than the target's base URL (a token endpoint).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// As written, normalised: scheme://authority/path.
+    pub url: String,
+    pub tls: bool,
+    /// Host name or IP literal (without brackets), also the TLS SNI.
+    pub host: String,
+    pub port: u16,
+    /// `Host` header value.
+    pub authority: String,
+    /// Path, `/` at least.
+    pub path: String,
 }
 
 impl Upstream {
@@ -113,7 +274,25 @@ pub struct Limits {
     pub bulk_max_operations: usize,
     pub bulk_max_payload_bytes: usize,
     pub bulk_oversize: BulkOversize,
+    /// Over quota: refuse at once, or wait for a turn.
+    pub mode: LimitMode,
+    /// `mode = Delay`: the longest wait for a turn.
+    pub max_delay: Duration,
+    /// `mode = Delay`: requests waiting at once per tenant.
+    pub max_queued: usize,
 }
+
+/// `[limits] mode`: what a request over quota gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitMode {
+    /// 429 with `Retry-After` at once.
+    Reject,
+    /// Wait for its turn (FIFO) up to `max_delay`, then 429.
+    Delay,
+}
+
+pub const DEFAULT_MAX_DELAY_MS: u64 = 2000;
+pub const DEFAULT_MAX_QUEUED: usize = 100;
 
 /// What happens to a Bulk request over `bulk_max_operations`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,6 +322,9 @@ impl Default for Limits {
             bulk_max_operations: DEFAULT_BULK_MAX_OPERATIONS,
             bulk_max_payload_bytes: DEFAULT_BULK_MAX_PAYLOAD_BYTES,
             bulk_oversize: BulkOversize::Reject,
+            mode: LimitMode::Reject,
+            max_delay: Duration::from_millis(DEFAULT_MAX_DELAY_MS),
+            max_queued: DEFAULT_MAX_QUEUED,
         }
     }
 }

@@ -83,18 +83,26 @@ pub fn resolve(
 ) -> Result<(), Vec<Diagnostic>> {
     let mut errors = Vec::new();
     for t in tenants.iter_mut() {
+        // With `[upstream.oauth]` the upstream secret is its client secret.
+        let (env_key, file_key) = match t.upstream.oauth {
+            Some(_) => (
+                "upstream.oauth.client_secret_env",
+                "upstream.oauth.client_secret_file",
+            ),
+            None => ("upstream.bearer_env", "upstream.bearer_file"),
+        };
         let value = match &t.upstream.secret {
             SecretSource::None => continue,
             SecretSource::Env(var) => env(var).filter(|v| !v.trim().is_empty()).ok_or_else(|| {
                 format!(
-                    "tenant {:?}: environment variable {var} (upstream.bearer_env) is not set or empty",
+                    "tenant {:?}: environment variable {var} ({env_key}) is not set or empty",
                     t.name
                 )
             }),
             SecretSource::File(path) => read_secret_file(path)
                 .map_err(|e| {
                     format!(
-                        "tenant {:?}: cannot read upstream.bearer_file {}: {e}",
+                        "tenant {:?}: cannot read {file_key} {}: {e}",
                         t.name,
                         path.display()
                     )
@@ -102,16 +110,21 @@ pub fn resolve(
                 .and_then(|s| {
                     let s = s.trim().to_string();
                     if s.is_empty() {
-                        Err(format!("tenant {:?}: upstream.bearer_file {} is empty", t.name, path.display()))
+                        Err(format!(
+                            "tenant {:?}: {file_key} {} is empty",
+                            t.name,
+                            path.display()
+                        ))
                     } else {
                         Ok(s)
                     }
                 }),
         };
         match value {
-            Ok(v) if v.bytes().all(|b| (0x21..0x7f).contains(&b)) => {
-                t.upstream.authorization = Some(Secret::new(format!("Bearer {v}")));
-            }
+            Ok(v) if v.bytes().all(|b| (0x21..0x7f).contains(&b)) => match &mut t.upstream.oauth {
+                Some(oauth) => oauth.client_secret = Some(Secret::new(v)),
+                None => t.upstream.authorization = Some(Secret::new(format!("Bearer {v}"))),
+            },
             Ok(_) => errors.push(secret_error(t, format!(
                 "tenant {:?}: the upstream secret has spaces or non-ASCII characters and cannot be sent as a bearer token",
                 t.name

@@ -409,6 +409,14 @@ impl Guarded {
     }
 
     fn refuse(&mut self, status: u16, reason: String) {
+        let label = if status == 408 {
+            "header_timeout"
+        } else {
+            "header_too_large"
+        };
+        metrics::EDGE_REFUSALS
+            .with_label_values(&[self.conn.listener, label])
+            .inc();
         self.conn.linger.store(true, Ordering::Release);
         self.refusal = Some(Refusal {
             answer: Pending::new(canned(status, &reason, "")),
@@ -579,6 +587,9 @@ impl AsyncWrite for Guarded {
         let this = self.get_mut();
         if this.rewritten.is_none() && this.conn.phase.load(Ordering::Acquire) != BUSY {
             this.conn.linger.store(true, Ordering::Release);
+            metrics::EDGE_REFUSALS
+                .with_label_values(&[this.conn.listener, "malformed"])
+                .inc();
             this.rewritten = Some(Self::rewrite(buf));
         }
         match this.rewritten.as_mut() {

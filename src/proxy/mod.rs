@@ -32,12 +32,22 @@ pub struct Gateway {
     pub limiter: Arc<dyn crate::ratelimit::Limiter>,
     /// Tenants the target asked to hold back.
     pub backoff: Arc<crate::ratelimit::Backoff>,
+    /// The gateway's own access tokens (`--token-key-file`), shared by the listeners.
+    pub tokens: Arc<crate::oauth::Tokens>,
+    /// The targets' access tokens (`[upstream.oauth]`), shared by the listeners.
+    pub upstream_tokens: Arc<crate::flow::upstream_token::UpstreamTokens>,
     /// True on the TLS listener's service (for the default public URL's scheme).
     pub tls: bool,
     /// Seconds a keep-alive connection may stay idle before the next request (`--idle-timeout-s`).
     pub idle_timeout_s: u64,
     /// How long the whole request body may take to arrive (`--body-timeout-ms`).
     pub body_timeout: Duration,
+    /// The console's ring of exchanges (only with an admin listener).
+    pub exchanges: Option<Arc<crate::console::Ring>>,
+    /// `[limits] mode = "delay"`: the tenants' waiting lines (shared by the listeners).
+    pub shaper: Arc<crate::flow::shaping::Shaper>,
+    /// `[guard]`: the deletion guard's counters (shared by the listeners and the admin one).
+    pub guard: Arc<crate::guard::Guard>,
 }
 
 #[async_trait]
@@ -76,7 +86,12 @@ impl ProxyHttp for Gateway {
             limiter: self.limiter.as_ref(),
             backoff: &self.backoff,
             upstream: self.client.as_ref(),
+            tokens: &self.tokens,
+            upstream_tokens: &self.upstream_tokens,
             tls: self.tls,
+            exchanges: self.exchanges.as_deref(),
+            shaper: Some(&self.shaper),
+            guard: Some(&self.guard),
         };
         // The request head is copied once so the flow can read it while the body source
         // borrows the session.

@@ -37,6 +37,12 @@ pub struct ServeOptions {
     pub max_connections: usize,
     /// How policies compile (`--secrets-dir`), at start and on every reload.
     pub compile: crate::policy::compile::CompileOptions,
+    /// `--store` and its flags: quotas and holds shared by replicas; `None` keeps them local.
+    pub store: Option<crate::ratelimit::StoreOptions>,
+    /// The keys of `--token-key-file` and what they verified.
+    pub tokens: Arc<crate::oauth::Tokens>,
+    /// `--admin-token-env`: the console and `/api/…` need it (`None`: loopback only).
+    pub admin_token: Option<crate::console::auth::AdminToken>,
 }
 
 /// Start-up failures, each a message for the operator.
@@ -93,11 +99,22 @@ pub fn serve(
     let mut server = Server::new_with_opt_and_conf(Opt::default(), conf);
     server.bootstrap();
     let client = Arc::new(UpstreamClient::new(ca_files.iter()));
-    let limiter: Arc<dyn crate::ratelimit::Limiter> =
-        Arc::new(crate::ratelimit::LocalLimiter::new());
-    let backoff = Arc::new(crate::ratelimit::Backoff::new());
+    // Local quotas, holds and guard counters, or shared by every replica through `--store`.
+    let (limiter, backoff, window) =
+        crate::ratelimit::build(opts.store.as_ref()).map_err(ServeError::Config)?;
+    let upstream_tokens = Arc::new(crate::flow::upstream_token::UpstreamTokens::default());
     let (client_for_reload, limiter_for_reload, backoff_for_reload) =
         (client.clone(), limiter.clone(), backoff.clone());
+    // The console's exchanges, kept only when there is an admin listener to show them.
+    let exchanges = opts
+        .admin
+        .as_ref()
+        .map(|_| crate::console::Ring::new(crate::console::ring::Limits::default()));
+    let backoff_for_console = backoff.clone();
+    // Waiting lines of [limits] mode = "delay", and the deletion guard (its counters where the
+    // quotas are: here, or in the shared store).
+    let shaper = Arc::new(crate::flow::shaping::Shaper::new());
+    let guard = Arc::new(crate::guard::Guard::new(window));
 
     descriptors_for(opts.max_connections);
     let conns = Connections::new(opts.max_connections);
@@ -113,9 +130,14 @@ pub fn serve(
             client: client.clone(),
             limiter: limiter.clone(),
             backoff: backoff.clone(),
+            tokens: opts.tokens.clone(),
+            upstream_tokens: upstream_tokens.clone(),
             tls: false,
             idle_timeout_s: opts.idle_timeout_s,
             body_timeout: opts.body_timeout,
+            exchanges: exchanges.clone(),
+            shaper: shaper.clone(),
+            guard: guard.clone(),
         },
     );
     let mut plain = Service::new(
@@ -133,9 +155,14 @@ pub fn serve(
                 client,
                 limiter,
                 backoff,
+                tokens: opts.tokens.clone(),
+                upstream_tokens,
                 tls: true,
                 idle_timeout_s: opts.idle_timeout_s,
                 body_timeout: opts.body_timeout,
+                exchanges: exchanges.clone(),
+                shaper,
+                guard: guard.clone(),
             },
         );
         let mut secure = Service::new(
@@ -165,7 +192,19 @@ pub fn serve(
         if let Some(t) = &opts.tls_listen {
             listeners.extend(t.parse::<SocketAddr>());
         }
-        let mut admin = Service::new("scimgate-admin".to_string(), Admin { store, listeners });
+        let console = Arc::new(crate::console::Console::new(
+            store.clone(),
+            exchanges,
+            backoff_for_console,
+            opts.admin_token.clone(),
+        ));
+        let app = Admin {
+            store,
+            listeners,
+            console,
+            guard,
+        };
+        let mut admin = Service::new("scimgate-admin".to_string(), app);
         admin.add_tcp(addr);
         server.add_service(admin);
     }

@@ -2,8 +2,10 @@
 //! the tenant's timeout. Bodies go with a Content-Length (never chunked); answers are read whole,
 //! up to the tenant's `max_response_bytes`, past any 1xx; only idempotent requests are re-sent.
 
-use crate::flow::exchange::{Exchange, ExchangeError, UpstreamRequest, UpstreamResponse};
-use crate::policy::model::Upstream;
+use crate::flow::exchange::{
+    Exchange, ExchangeError, UpstreamRequest, UpstreamResponse, MAX_TOKEN_ANSWER_BYTES,
+};
+use crate::policy::model::{Endpoint, Upstream};
 use crate::policy::Tenant;
 use crate::telemetry::metrics::UpstreamErrorKind;
 use bytes::{Bytes, BytesMut};
@@ -42,6 +44,47 @@ impl Exchange for UpstreamClient {
         req: &UpstreamRequest,
     ) -> Result<UpstreamResponse, ExchangeError> {
         UpstreamClient::exchange(self, &tenant.upstream, req).await
+    }
+
+    async fn exchange_at(
+        &self,
+        tenant: &Tenant,
+        endpoint: &Endpoint,
+        req: &UpstreamRequest,
+    ) -> Result<UpstreamResponse, ExchangeError> {
+        let dest = Dest {
+            host: &endpoint.host,
+            port: endpoint.port,
+            tls: endpoint.tls,
+            max_response_bytes: MAX_TOKEN_ANSWER_BYTES,
+            // A token request sent twice costs a second token, nothing more.
+            resend: true,
+        };
+        self.exchange_to(&tenant.upstream, &dest, req).await
+    }
+}
+
+/// Where one exchange goes: the target's base URL, or another endpoint of the tenant (its
+/// token endpoint) under the same timeouts and trust.
+struct Dest<'a> {
+    host: &'a str,
+    port: u16,
+    tls: bool,
+    max_response_bytes: usize,
+    /// Any method may go again after a stale pooled connection failed (else only idempotent
+    /// ones, [`may_resend`]).
+    resend: bool,
+}
+
+impl<'a> Dest<'a> {
+    fn target(up: &'a Upstream) -> Self {
+        Dest {
+            host: &up.host,
+            port: up.port,
+            tls: up.tls,
+            max_response_bytes: up.max_response_bytes,
+            resend: false,
+        }
     }
 }
 
@@ -82,10 +125,20 @@ impl UpstreamClient {
         up: &Upstream,
         req: &UpstreamRequest,
     ) -> Result<UpstreamResponse, ExchangeError> {
+        self.exchange_to(up, &Dest::target(up), req).await
+    }
+
+    /// [`UpstreamClient::exchange`] to `dest` under `up`'s timeouts and trust.
+    async fn exchange_to(
+        &self,
+        up: &Upstream,
+        dest: &Dest<'_>,
+        req: &UpstreamRequest,
+    ) -> Result<UpstreamResponse, ExchangeError> {
         let budget = req.deadline.map_or(up.timeout, |d| {
             d.saturating_duration_since(Instant::now()).min(up.timeout)
         });
-        match tokio::time::timeout(budget, self.exchange_with_retry(up, req)).await {
+        match tokio::time::timeout(budget, self.exchange_with_retry(up, dest, req)).await {
             Ok(r) => r,
             Err(_) => Err(ExchangeError::new(
                 UpstreamErrorKind::Timeout,
@@ -100,10 +153,11 @@ impl UpstreamClient {
     async fn exchange_with_retry(
         &self,
         up: &Upstream,
+        dest: &Dest<'_>,
         req: &UpstreamRequest,
     ) -> Result<UpstreamResponse, ExchangeError> {
-        let addr = self.resolve(up).await?;
-        let mut peer = HttpPeer::new(addr, up.tls, up.host.clone());
+        let addr = self.resolve(dest.host, dest.port).await?;
+        let mut peer = HttpPeer::new(addr, dest.tls, dest.host.to_string());
         peer.options.connection_timeout = Some(up.connect_timeout);
         peer.options.total_connection_timeout = Some(up.connect_timeout);
         peer.options.idle_timeout = Some(IDLE_TIMEOUT);
@@ -113,9 +167,10 @@ impl UpstreamClient {
             .and_then(|p| self.by_ca.read().ok().and_then(|m| m.get(p).cloned()));
         let connector = private.as_deref().unwrap_or(&self.default);
         // A stale pooled connection: once more, on a fresh one (see `once` for which methods).
-        let limit = up.max_response_bytes;
-        match once(connector, &peer, req, limit).await {
-            Err(Attempt::StaleReused) => match once(connector, &peer, req, limit).await {
+        let limit = dest.max_response_bytes;
+        let resend = dest.resend || may_resend(&req.method);
+        match once(connector, &peer, req, limit, resend).await {
+            Err(Attempt::StaleReused) => match once(connector, &peer, req, limit, resend).await {
                 Err(Attempt::StaleReused) => Err(ExchangeError::new(
                     UpstreamErrorKind::Connect,
                     "the SCIM target closed the connection",
@@ -128,11 +183,11 @@ impl UpstreamClient {
         }
     }
 
-    async fn resolve(&self, up: &Upstream) -> Result<SocketAddr, ExchangeError> {
-        if let Ok(ip) = up.host.parse::<IpAddr>() {
-            return Ok(SocketAddr::new(ip, up.port));
+    async fn resolve(&self, host: &str, port: u16) -> Result<SocketAddr, ExchangeError> {
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            return Ok(SocketAddr::new(ip, port));
         }
-        let key = (up.host.clone(), up.port);
+        let key = (host.to_string(), port);
         if let Ok(cache) = self.dns.lock() {
             if let Some((addr, at)) = cache.get(&key) {
                 if at.elapsed() < DNS_TTL {
@@ -140,14 +195,14 @@ impl UpstreamClient {
                 }
             }
         }
-        let found = tokio::net::lookup_host((up.host.as_str(), up.port))
+        let found = tokio::net::lookup_host((host, port))
             .await
             .ok()
             .and_then(|mut addrs| addrs.next())
             .ok_or_else(|| {
-                ExchangeError::new(
+                ExchangeError::unsent(
                     UpstreamErrorKind::Connect,
-                    format!("the SCIM target's host {} does not resolve", up.host),
+                    format!("the SCIM target's host {host} does not resolve"),
                 )
             })?;
         if let Ok(mut cache) = self.dns.lock() {
@@ -189,26 +244,30 @@ fn invalid(detail: impl Into<String>) -> Attempt {
     ))
 }
 
+/// `resend`: the request may go again on a fresh connection after a stale pooled one failed.
 async fn once(
     connector: &Connector,
     peer: &HttpPeer,
     req: &UpstreamRequest,
     limit: usize,
+    resend: bool,
 ) -> Result<UpstreamResponse, Attempt> {
+    // Until the head is written nothing has left: these failures are `unsent` (a POST or a
+    // PATCH may then go again, `flow::retry`).
     let (mut session, reused) = connector
         .get_http_session(peer)
         .await
-        .map_err(|e| Attempt::Failed(classify(&e, "connecting to")))?;
+        .map_err(|e| Attempt::Failed(unsent(classify(&e, "connecting to"))))?;
     let mut header = RequestHeader::build(
         req.method.clone(),
         req.path_and_query.as_bytes(),
         Some(req.headers.len()),
     )
-    .map_err(|e| Attempt::Failed(classify(&e, "building the request for")))?;
+    .map_err(|e| Attempt::Failed(unsent(classify(&e, "building the request for"))))?;
     for (name, value) in &req.headers {
         header
             .append_header(*name, value.clone())
-            .map_err(|e| Attempt::Failed(classify(&e, "building the request for")))?;
+            .map_err(|e| Attempt::Failed(unsent(classify(&e, "building the request for"))))?;
     }
     let sent = async {
         session.write_request_header(Box::new(header)).await?;
@@ -222,7 +281,7 @@ async fn once(
     if let Err(e) = sent {
         // A pooled connection the target closed meanwhile fails before any answer. The request
         // may still have reached the target, so only an idempotent one goes again.
-        return Err(if reused && is_stale(&e) && may_resend(&req.method) {
+        return Err(if reused && is_stale(&e) && resend {
             Attempt::StaleReused
         } else {
             Attempt::Failed(classify(&e, "talking to"))
@@ -306,6 +365,11 @@ async fn read_body(
             Err(e) => return Err(Attempt::Failed(classify(&e, "reading the answer of"))),
         }
     }
+}
+
+/// `e`, known to have happened before any byte of the request was written.
+fn unsent(e: ExchangeError) -> ExchangeError {
+    ExchangeError { unsent: true, ..e }
 }
 
 fn is_stale(e: &pingora::Error) -> bool {

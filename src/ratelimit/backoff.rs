@@ -1,30 +1,71 @@
-//! Upstream back-pressure: per-tenant holds set when a target answers 429/423 with Retry-After.
-//! While a tenant is held the gateway answers for the target instead of forwarding.
+//! Upstream back-pressure: per-tenant holds set when a target answers 429/423 (or 503) with
+//! Retry-After. While a tenant is held the gateway answers for the target instead of
+//! forwarding. With a shared store a hold is also told to every replica ([`ShareHolds`]); it
+//! always holds here.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
+
+/// Where a hold set here is told to the other replicas (the shared store). It must not block:
+/// it is called on the request path, after the target's answer.
+pub trait ShareHolds: Send + Sync {
+    /// Tell every replica that `tenant` is held for `hold` from now (best effort).
+    fn share(&self, tenant: &str, hold: Duration);
+}
 
 /// The longest hold [`Backoff::hold`] sets; longer requests are cut to this.
 pub const MAX_HOLD: Duration = Duration::from_secs(60 * 60);
 
-/// Upstream back-pressure: after a target answers 429/423 with Retry-After, hold the tenant.
+/// Upstream back-pressure: after a target answers 429/423 (or 503) with Retry-After, hold the
+/// tenant.
 ///
 /// Holds only lengthen: a shorter hold never cuts an existing longer one. Expired holds are
 /// dropped when read and swept whenever a new hold is set.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Backoff {
     until: Mutex<HashMap<String, Instant>>,
+    share: Option<Arc<dyn ShareHolds>>,
+}
+
+impl fmt::Debug for Backoff {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Backoff")
+            .field("held", &self.len())
+            .field("shared", &self.share.is_some())
+            .finish()
+    }
 }
 
 impl Backoff {
-    /// No tenant held.
+    /// No tenant held; holds stay in this process.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Hold `tenant` for `d` (capped at [`MAX_HOLD`]); a zero `d` does nothing.
+    /// No tenant held; every hold set with [`Backoff::hold`] is also told to `share`.
+    pub fn sharing(share: Arc<dyn ShareHolds>) -> Self {
+        Backoff {
+            until: Mutex::default(),
+            share: Some(share),
+        }
+    }
+
+    /// Hold `tenant` for `d` (capped at [`MAX_HOLD`]), here and, when shared, on every
+    /// replica; a zero `d` does nothing.
     pub fn hold(&self, tenant: &str, d: Duration) {
+        if d.is_zero() {
+            return;
+        }
+        self.hold_at(tenant, d, Instant::now());
+        if let Some(share) = &self.share {
+            share.share(tenant, d.min(MAX_HOLD));
+        }
+    }
+
+    /// Hold `tenant` for `d` here only: a hold another replica told us about.
+    pub fn hold_here(&self, tenant: &str, d: Duration) {
         self.hold_at(tenant, d, Instant::now());
     }
 
@@ -130,6 +171,29 @@ mod tests {
         assert_eq!(b.len(), 2);
         b.hold_at("c", S, t0 + 2 * S);
         assert_eq!(b.len(), 1);
+    }
+
+    #[test]
+    fn a_shared_hold_is_told_once_and_a_told_hold_is_not_told_again() {
+        #[derive(Default)]
+        struct Told(Mutex<Vec<(String, Duration)>>);
+        impl ShareHolds for Told {
+            fn share(&self, tenant: &str, hold: Duration) {
+                self.0.lock().unwrap().push((tenant.to_owned(), hold));
+            }
+        }
+        let told = Arc::new(Told::default());
+        let b = Backoff::sharing(told.clone());
+        b.hold("t", 5 * S);
+        b.hold("t", Duration::ZERO);
+        b.hold("u", Duration::MAX);
+        b.hold_here("v", 7 * S);
+        assert!(b.held("t").is_some() && b.held("v").is_some());
+        assert_eq!(
+            *told.0.lock().unwrap(),
+            vec![("t".to_owned(), 5 * S), ("u".to_owned(), MAX_HOLD)]
+        );
+        assert!(format!("{b:?}").contains("shared: true"));
     }
 
     #[test]

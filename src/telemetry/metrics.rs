@@ -54,6 +54,14 @@ pub static UPSTREAM_ERRORS: Lazy<IntCounterVec> = Lazy::new(|| {
     ))
 });
 
+pub static UPSTREAM_TOKEN_REFRESHES: Lazy<IntCounterVec> = Lazy::new(|| {
+    metric!(register_int_counter_vec!(
+        "scimgate_upstream_token_refreshes_total",
+        "Access tokens asked of a tenant's token endpoint ([upstream.oauth]), by result: success, failure.",
+        &["tenant", "result"]
+    ))
+});
+
 pub static RULES_APPLIED: Lazy<IntCounterVec> = Lazy::new(|| {
     metric!(register_int_counter_vec!(
         "scimgate_rules_applied_total",
@@ -72,6 +80,23 @@ pub fn record_rules(tenant: &str, by_kind: [(&'static str, u32); 6]) {
         }
     }
 }
+
+pub static TOKENS_ISSUED: Lazy<IntCounterVec> = Lazy::new(|| {
+    metric!(register_int_counter_vec!(
+        "scimgate_tokens_issued_total",
+        "Access tokens the gateway issued at a tenant's POST {route}/oauth/token.",
+        &["tenant"]
+    ))
+});
+
+/// `client` is a `client_id` of the tenant's policy (bounded) or "unknown client".
+pub static TOKEN_FAILURES: Lazy<IntCounterVec> = Lazy::new(|| {
+    metric!(register_int_counter_vec!(
+        "scimgate_token_failures_total",
+        "Failed client authentications at a tenant's token endpoint, by client_id of the policy (\"unknown client\" for any other).",
+        &["tenant", "client"]
+    ))
+});
 
 pub static RATE_LIMITED: Lazy<IntCounterVec> = Lazy::new(|| {
     metric!(register_int_counter_vec!(
@@ -130,6 +155,29 @@ pub static POLICY_FILES_NOT_LOADED: Lazy<IntGauge> = Lazy::new(|| {
     ))
 });
 
+pub static STORE_ERRORS: Lazy<IntCounterVec> = Lazy::new(|| {
+    metric!(register_int_counter_vec!(
+        "scimgate_store_errors_total",
+        "Shared store (--store) calls that failed, by kind: timeout, connection, script.",
+        &["kind"]
+    ))
+});
+
+pub static STORE_FALLBACK: Lazy<IntGauge> = Lazy::new(|| {
+    metric!(register_int_gauge!(
+        "scimgate_store_fallback",
+        "1 while the shared store's breaker is open and --store-on-error decides (local limits, open or closed), else 0."
+    ))
+});
+
+/// With `--store` only: the store's series from the first scrape, every error kind at zero.
+pub fn init_store(kinds: &[&str]) {
+    for kind in kinds {
+        STORE_ERRORS.with_label_values(&[kind]);
+    }
+    STORE_FALLBACK.set(0);
+}
+
 /// The tenant label for requests that matched no route.
 pub const NO_TENANT: &str = "none";
 
@@ -179,6 +227,14 @@ pub static CONNECTIONS: Lazy<IntGaugeVec> = Lazy::new(|| {
     ))
 });
 
+pub static EDGE_REFUSALS: Lazy<IntCounterVec> = Lazy::new(|| {
+    metric!(register_int_counter_vec!(
+        "scimgate_edge_refusals_total",
+        "Request heads the connection edge refused before a request existed, by listener and reason: header_timeout (408), header_too_large (431), malformed (400 for a head Pingora's parser refused).",
+        &["listener", "reason"]
+    ))
+});
+
 pub static CONNECTIONS_REFUSED: Lazy<IntCounterVec> = Lazy::new(|| {
     metric!(register_int_counter_vec!(
         "scimgate_connections_refused_total",
@@ -187,24 +243,72 @@ pub static CONNECTIONS_REFUSED: Lazy<IntCounterVec> = Lazy::new(|| {
     ))
 });
 
+/// Seconds a request waited for its turn (`[limits] mode = "delay"`): from 1 ms to 10 s.
+const QUEUE_BUCKETS: &[f64] = &[
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0,
+];
+
+pub static UPSTREAM_RETRIES: Lazy<IntCounterVec> = Lazy::new(|| {
+    metric!(register_int_counter_vec!(
+        "scimgate_upstream_retries_total",
+        "Upstream exchanges sent again ([upstream.retry]), by reason: status_429, status_5xx, connect, timeout.",
+        &["tenant", "reason"]
+    ))
+});
+
+pub static QUEUE_DELAY: Lazy<HistogramVec> = Lazy::new(|| {
+    metric!(register_histogram_vec!(
+        "scimgate_queue_delay_seconds",
+        "Time a request over quota waited for its turn ([limits] mode = \"delay\"), admitted or not.",
+        &["tenant"],
+        QUEUE_BUCKETS.to_vec()
+    ))
+});
+
+pub static GUARD_BLOCKED: Lazy<IntCounterVec> = Lazy::new(|| {
+    metric!(register_int_counter_vec!(
+        "scimgate_guard_blocked_total",
+        "Deletions and deactivations refused by the deletion guard ([guard], 503), one per request.",
+        &["tenant"]
+    ))
+});
+
+pub static GUARD_TRIPPED: Lazy<IntGaugeVec> = Lazy::new(|| {
+    metric!(register_int_gauge_vec!(
+        "scimgate_guard_tripped",
+        "1 while a tenant's deletions in the window reached [guard] max_deletes (enforced or observed), else 0.",
+        &["tenant"]
+    ))
+});
+
 pub fn init() {
     Lazy::force(&REQUESTS);
     Lazy::force(&REQUEST_DURATION);
     Lazy::force(&UPSTREAM_DURATION);
     Lazy::force(&UPSTREAM_ERRORS);
+    Lazy::force(&UPSTREAM_TOKEN_REFRESHES);
     Lazy::force(&POLICY_TENANTS);
     Lazy::force(&POLICY_STALE_TENANTS);
     Lazy::force(&POLICY_FILES_NOT_LOADED);
     Lazy::force(&RULES_APPLIED);
     Lazy::force(&RATE_LIMITED);
+    Lazy::force(&TOKENS_ISSUED);
+    Lazy::force(&TOKEN_FAILURES);
     for result in ["success", "failure"] {
         POLICY_RELOADS.with_label_values(&[result]);
     }
     Lazy::force(&BULK_OPERATIONS);
     Lazy::force(&BULK_REJECTED);
+    Lazy::force(&UPSTREAM_RETRIES);
+    Lazy::force(&QUEUE_DELAY);
+    Lazy::force(&GUARD_BLOCKED);
+    Lazy::force(&GUARD_TRIPPED);
     for listener in ["idp", "idp-tls"] {
         CONNECTIONS.with_label_values(&[listener]);
         CONNECTIONS_REFUSED.with_label_values(&[listener]);
+        for reason in ["header_timeout", "header_too_large", "malformed"] {
+            EDGE_REFUSALS.with_label_values(&[listener, reason]);
+        }
     }
 }
 

@@ -122,12 +122,16 @@ def policies_in(directory):
     return out
 
 
+def secret_envs(doc):
+    """The environment variables a policy reads its upstream secret from: `bearer_env`, or
+    `[upstream.oauth] client_secret_env`."""
+    up = doc.get("upstream") if isinstance(doc.get("upstream"), dict) else {}
+    oauth = up.get("oauth") if isinstance(up.get("oauth"), dict) else {}
+    return [v for v in (up.get("bearer_env"), oauth.get("client_secret_env")) if v]
+
+
 def bearer_envs(policies):
-    return {
-        (p, doc["upstream"]["bearer_env"])
-        for p, doc in policies
-        if isinstance(doc.get("upstream"), dict) and "bearer_env" in doc["upstream"]
-    }
+    return {(p, var) for p, doc in policies for var in secret_envs(doc)}
 
 
 def env_file_keys(path):
@@ -903,9 +907,9 @@ def check_k8s(docker):
         except tomllib.TOMLDecodeError as e:
             err(f"{rel(cm_path)}: data.{key}", f"not TOML: {e}")
             continue
-        var = (doc.get("upstream") or {}).get("bearer_env")
-        if var and var not in env_keys:
-            err(f"{rel(cm_path)}: data.{key}", f"bearer_env {var} is in no Secret given to the pod")
+        for var in secret_envs(doc):
+            if var not in env_keys:
+                err(f"{rel(cm_path)}: data.{key}", f"secret variable {var} is in no Secret given to the pod")
 
     container_ports_by = {**{n: p for n, p in ports.items()}, **{p: p for p in ports.values()}}
     services = by_kind.get("Service", [])
