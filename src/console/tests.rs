@@ -287,3 +287,21 @@ fn a_live_tail_event_carries_the_escaped_fragment() {
     let html = data["html"].as_str().unwrap();
     assert!(!html.contains("<script>") && html.contains("&lt;script&gt;"));
 }
+
+#[test]
+fn the_guard_state_is_shown_armed_or_tripped() {
+    let src = "tenant = \"guarded-console\"\nroute = \"/g/scim/v2\"\n[auth]\nbearer_sha256 = [\"5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8\"]\n[upstream]\nurl = \"http://127.0.0.1:9/v2\"\n[guard]\nmax_deletes = 50\nwindow_s = 600\n";
+    let t = crate::policy::compile::compile_file(Path::new("g.toml"), src).unwrap();
+    assert_eq!(
+        view::tenant_row(&t).guard.as_deref(),
+        Some("armed (enforce, 50 per 600 s)")
+    );
+    crate::telemetry::metrics::GUARD_TRIPPED
+        .with_label_values(&["guarded-console"])
+        .set(1);
+    assert_eq!(
+        view::tenant_row(&t).guard.as_deref(),
+        Some("tripped (enforce, 50 per 600 s)")
+    );
+    assert_eq!(view::tenant_row(&tenant("plain", false)).guard, None);
+}

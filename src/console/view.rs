@@ -30,7 +30,8 @@ pub struct TenantView {
     pub requests_total: u64,
     /// Seconds left of a hold the target asked for (429/423/503 + Retry-After), if held.
     pub held_for_s: Option<f64>,
-    /// The deprovisioning guard's state: none yet (`null`, shown as "—").
+    /// The deprovisioning guard's state, e.g. `armed (enforce, 50 per 3600 s)` or `tripped (…)`;
+    /// `null` (shown as "—") when the tenant has no guard.
     pub guard: Option<String>,
     /// What the last reload said about this tenant's file, when it serves a stale version.
     pub last_reload_error: Option<String>,
@@ -55,6 +56,30 @@ pub fn profile_label(p: Profile) -> &'static str {
     }
 }
 
+/// `[guard]` as the console shows it: off (`None`), armed or tripped (its gauge, which the
+/// guard keeps), with mode and limit.
+fn guard_state(t: &Tenant) -> Option<String> {
+    use crate::policy::model::GuardMode;
+    let g = &t.guard;
+    if !g.is_on() {
+        return None;
+    }
+    let tripped = crate::telemetry::metrics::GUARD_TRIPPED
+        .with_label_values(&[&t.name])
+        .get()
+        > 0;
+    let mode = match g.mode {
+        GuardMode::Enforce => "enforce",
+        GuardMode::Observe => "observe",
+    };
+    Some(format!(
+        "{} ({mode}, {} per {} s)",
+        if tripped { "tripped" } else { "armed" },
+        g.max_deletes,
+        g.window.as_secs()
+    ))
+}
+
 /// The static part of a tenant's row (the console fills in rates, holds and reload errors).
 pub fn tenant_row(t: &Tenant) -> TenantView {
     TenantView {
@@ -73,7 +98,7 @@ pub fn tenant_row(t: &Tenant) -> TenantView {
         last_minute_429: 0,
         requests_total: 0,
         held_for_s: None,
-        guard: None,
+        guard: guard_state(t),
         last_reload_error: None,
         exchanges: 0,
     }
