@@ -11,7 +11,6 @@ mod common;
 use common::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -39,21 +38,6 @@ struct Redis {
     extra: Vec<String>,
 }
 
-fn redis_bin() -> String {
-    let bin = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
-    let found = Command::new(&bin)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    assert!(
-        found,
-        "{bin} not found: run ./scripts/setup.sh (it installs Debian's redis-server)"
-    );
-    bin
-}
-
 impl Redis {
     fn start() -> Self {
         Self::start_with(free_port(), Vec::new())
@@ -70,7 +54,7 @@ impl Redis {
     }
 
     fn spawn(&mut self) {
-        let child = Command::new(redis_bin())
+        let child = Command::new(tool("REDIS_SERVER", "redis-server"))
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .args(["--daemonize", "no", "--loglevel", "warning"])
@@ -744,78 +728,6 @@ fn bad_store_flags_stop_start_up_with_a_message() {
     assert!(err.contains("--store"), "{err}");
 }
 
-fn make_pki(dir: &Path) {
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=scimgate store CA",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign",
-    ]);
-    run(&[
-        "req",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        "redis.key",
-        "-out",
-        "redis.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-    ]);
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "redis.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "redis.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-    ]);
-}
-
 #[test]
 fn rediss_shares_quotas_over_tls_verified_by_the_ca() {
     let _one = serial();
@@ -831,9 +743,9 @@ fn rediss_shares_quotas_over_tls_verified_by_the_ca() {
             "--port".into(),
             "0".into(),
             "--tls-cert-file".into(),
-            p("redis.pem"),
+            p("server.pem"),
             "--tls-key-file".into(),
-            p("redis.key"),
+            p("server.key"),
             "--tls-ca-cert-file".into(),
             p("ca.pem"),
             "--tls-auth-clients".into(),
@@ -843,10 +755,21 @@ fn rediss_shares_quotas_over_tls_verified_by_the_ca() {
     let rec = Recorder::start();
     let url = format!("rediss://127.0.0.1:{port}");
     let ca = p("ca.pem");
-    let files = tenant(&rec, "[limits]\nrequests_per_second = 1\nburst = 3");
+    let mut files = tenant(&rec, "[limits]\nrequests_per_second = 1\nburst = 3");
+    // A second tenant to open each replica's store connection (TCP + TLS) before the count:
+    // a first call slower than --store-timeout-ms on a busy machine would fall back.
+    files.push((
+        "warm.toml",
+        policy("warm", "/warm", TOKEN, &rec.url(), "", ""),
+    ));
     let env = [("SSL_CERT_FILE", ca.as_str())];
     let a = Gateway::start_with(&files, &env, &["--store", &url]);
     let b = Gateway::start_with(&files, &env, &["--store", &url]);
+    for gw in [&a, &b] {
+        for _ in 0..3 {
+            call("GET", &gw.url("/warm/Users"), Some(TOKEN), &[], None);
+        }
+    }
     let statuses: Vec<u16> = (0..6)
         .map(|i| {
             let gw = if i % 2 == 0 { &a } else { &b };
