@@ -763,8 +763,18 @@ fn rediss_shares_quotas_over_tls_verified_by_the_ca() {
         policy("warm", "/warm", TOKEN, &rec.url(), "", ""),
     ));
     let env = [("SSL_CERT_FILE", ca.as_str())];
-    let a = Gateway::start_with(&files, &env, &["--store", &url]);
-    let b = Gateway::start_with(&files, &env, &["--store", &url]);
+    // Exact (no lease) and a generous store budget: this test is about TLS and sharing, not
+    // latency (a busy machine's 25 ms miss would fall back to local shares).
+    let args = [
+        "--store",
+        url.as_str(),
+        "--store-lease-ms",
+        "0",
+        "--store-timeout-ms",
+        "500",
+    ];
+    let a = Gateway::start_with(&files, &env, &args);
+    let b = Gateway::start_with(&files, &env, &args);
     for gw in [&a, &b] {
         for _ in 0..3 {
             call("GET", &gw.url("/warm/Users"), Some(TOKEN), &[], None);
