@@ -457,10 +457,15 @@ fn one_upstream_429_holds_every_replica() {
     let redis = Redis::start();
     let rec = Recorder::start();
     let url = redis.url();
-    // A quota that never limits here: every request reaches the target unless held.
+    // A quota that never limits here: every request reaches the target unless held. No
+    // retries: the replica that meets the 429 passes it on and holds (it would otherwise wait
+    // the 5 s out itself, within max_wait_ms).
     let gws = replicas(
         3,
-        &tenant(&rec, "[limits]\nrequests_per_second = 1000\nburst = 1000"),
+        &tenant(
+            &rec,
+            "[limits]\nrequests_per_second = 1000\nburst = 1000\n[upstream.retry]\nattempts = 0",
+        ),
         &["--store", &url],
     );
     let load = Load::start(&gws.iter().map(|g| g.port).collect::<Vec<_>>(), 120.0, 9.0);
@@ -808,7 +813,8 @@ fn a_503_with_retry_after_holds_the_other_replica_too() {
     let redis = Redis::start();
     let rec = Recorder::start();
     let url = redis.url();
-    let files = tenant(&rec, "");
+    // No retries: the first replica must pass the 503 on and hold, not wait out the 3 s itself.
+    let files = tenant(&rec, "[upstream.retry]\nattempts = 0\n");
     let a = Gateway::start_with(&files, &[], &["--store", &url]);
     let b = Gateway::start_with(&files, &[], &["--store", &url]);
     rec.set(Answer::Json(
