@@ -816,7 +816,9 @@ bearer_env = "ACME_TOKEN"
         assert_eq!(t.limits.max_body_bytes, 1024 * 1024);
     }
 
-    fn errors(src: &str) -> Vec<String> {
+    /// The diagnostics of a policy that must not compile, as printed (the submodules' tests use
+    /// it too).
+    pub(super) fn errors(src: &str) -> Vec<String> {
         compile_file(Path::new("t.toml"), src)
             .unwrap_err()
             .iter()

@@ -146,13 +146,7 @@ mod tests {
         )
     }
 
-    fn errors(src: &str) -> Vec<String> {
-        compile_file(Path::new("t.toml"), src)
-            .unwrap_err()
-            .iter()
-            .map(|d| d.to_string())
-            .collect()
-    }
+    use super::super::tests::errors;
 
     #[test]
     fn clients_compile_beside_or_instead_of_bearers() {
