@@ -118,15 +118,7 @@ fn serve(
             *e - 1
         };
         let (status, headers, json) = script(&method, &target, n);
-        let mut resp = format!(
-            "HTTP/1.1 {status} X\r\nContent-Type: application/scim+json\r\nContent-Length: {}\r\n",
-            json.len()
-        );
-        for (k, v) in headers {
-            resp.push_str(&format!("{k}: {v}\r\n"));
-        }
-        resp.push_str("\r\n");
-        resp.push_str(&json);
+        let resp = scim_answer(status, headers.iter().map(|(k, v)| (*k, v.as_str())), &json);
         if out.write_all(resp.as_bytes()).is_err() {
             return;
         }

@@ -225,15 +225,11 @@ fn serve_conn(stream: TcpStream, seen: Arc<Mutex<Vec<Recorded>>>, answer: Arc<Mu
                 return;
             }
         };
-        let mut resp = format!(
-            "HTTP/1.1 {status} X\r\nContent-Type: application/scim+json\r\nContent-Length: {}\r\n",
-            json.len()
+        let resp = scim_answer(
+            status,
+            extra.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            &json,
         );
-        for (k, v) in extra {
-            resp.push_str(&format!("{k}: {v}\r\n"));
-        }
-        resp.push_str("\r\n");
-        resp.push_str(&json);
         if out.write_all(resp.as_bytes()).is_err() {
             return;
         }
@@ -608,4 +604,22 @@ pub fn make_pki(dir: &Path) {
         "-extfile",
         "ext.cnf",
     ]);
+}
+
+/// A target's HTTP/1.1 answer: `status`, a SCIM JSON body with its length, and `headers`.
+pub fn scim_answer<'a>(
+    status: u16,
+    headers: impl IntoIterator<Item = (&'a str, &'a str)>,
+    json: &str,
+) -> String {
+    let mut resp = format!(
+        "HTTP/1.1 {status} X\r\nContent-Type: application/scim+json\r\nContent-Length: {}\r\n",
+        json.len()
+    );
+    for (k, v) in headers {
+        resp.push_str(&format!("{k}: {v}\r\n"));
+    }
+    resp.push_str("\r\n");
+    resp.push_str(json);
+    resp
 }
