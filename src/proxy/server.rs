@@ -144,7 +144,7 @@ pub fn serve(
         "scimgate".to_string(),
         Edge::new(app, conns.clone(), limits, "idp"),
     );
-    plain.add_tcp(&opts.listen);
+    plain.add_listener(idp_listener(&opts.listen));
     server.add_service(plain);
 
     if let Some((addr, cert, key)) = tls {
@@ -169,9 +169,9 @@ pub fn serve(
             "scimgate-tls".to_string(),
             Edge::new(app, conns, limits, "idp-tls"),
         );
-        secure
-            .add_tls(&addr, &cert, &key)
+        let settings = pingora::listeners::tls::TlsSettings::intermediate(&cert, &key)
             .map_err(|e| ServeError::Config(format!("--tls-cert/--tls-key cannot be used: {e}")))?;
+        secure.add_listener(idp_listener(&addr).tls(settings));
         server.add_service(secure);
     }
 
@@ -209,8 +209,22 @@ pub fn serve(
         server.add_service(admin);
     }
     tracing::info!(listen = %opts.listen, admin = ?opts.admin, tls = ?opts.tls_listen, "scimgate serving");
-    server.run_forever()
+    server.run(pingora::server::RunArgs::default());
+    // Stopped (SIGTERM, or SIGQUIT for an upgrade): the access log's queued lines go out first.
+    crate::telemetry::logs::flush();
+    std::process::exit(0)
 }
+
+/// An IdP listener. Its write buffer holds a whole typical answer (head and a 10-user list, ~6 KiB)
+/// so it leaves in one `sendto` instead of Pingora's default 1,460-byte buffer's two or more
+/// (benches/README.md, issue 15). The read buffer keeps Pingora's default.
+fn idp_listener(addr: &str) -> pingora::listeners::ListenerConfig {
+    pingora::listeners::ListenerConfig::tcp(addr)
+        .l4_buffer(pingora::listeners::L4BufferSettings::default().write(IDP_WRITE_BUFFER))
+}
+
+/// Bytes of an IdP connection's write buffer.
+const IDP_WRITE_BUFFER: usize = 16 * 1024;
 
 /// The address parses and is free now (Pingora would only fail later, less clearly).
 fn check_listen(addr: &str, flag: &str) -> Result<(), ServeError> {
