@@ -109,6 +109,10 @@ enum Command {
         /// path (appended). Independent of RUST_LOG.
         #[arg(long, default_value = "stderr")]
         access_log: scimgate::telemetry::logs::AccessLog,
+        /// How often gathered access-log lines are written, in one write (0: each line at once,
+        /// by the request that made it). A stop writes what has gathered first (0..=10000).
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+        access_log_flush_ms: u64,
         /// Log as JSON lines instead of text.
         #[arg(long, value_parser = ["text", "json"], default_value = "text")]
         log_format: String,
@@ -219,9 +223,13 @@ fn main() -> ExitCode {
             store_timeout_ms,
             store_lease_ms,
             access_log,
+            access_log_flush_ms,
             log_format,
         } => {
-            if let Err(e) = scimgate::telemetry::logs::init(log_format == "json", &access_log) {
+            let flush_every = std::time::Duration::from_millis(access_log_flush_ms);
+            if let Err(e) =
+                scimgate::telemetry::logs::init(log_format == "json", &access_log, flush_every)
+            {
                 eprintln!("error: scimgate did not start: {e}");
                 return ExitCode::FAILURE;
             }
