@@ -196,5 +196,114 @@ fn benches(c: &mut Criterion) {
     );
 }
 
-criterion_group!(translate_benches, benches);
+/// The load benchmark's full tenant (benches/load/run.sh): six maps, nulls, a transform.
+fn load_bench_full() -> Tenant {
+    policy(&format!(
+        r#"
+[nulls]
+default = "clear"
+empty_string_is_null = true
+[[map]]
+from = "{ENT}:department"
+to = "{WX}:extensionAttribute1"
+[[map]]
+from = "{ENT}:employeeNumber"
+to = "{WX}:extensionAttribute2"
+[[map]]
+from = 'phoneNumbers[type eq "mobile"].value'
+to = 'phoneNumbers[type eq "work"].value'
+[[map]]
+from = "title"
+to = "{WX}:extensionAttribute3"
+[[map]]
+from = "nickName"
+to = "{WX}:extensionAttribute4"
+[[map]]
+from = "userType"
+to = "{WX}:extensionAttribute5"
+[[transform]]
+path = "emails.value"
+fn = "lowercase"
+"#
+    ))
+}
+
+const WX: &str = "urn:scim:schemas:extension:cisco:webexidentity:2.0:User";
+
+/// The load benchmark's upstream answer to `GET /Users?count=10` (benches/load/run.sh).
+fn webex_list() -> Vec<u8> {
+    let base = "http://127.0.0.1:8081/v2";
+    let users: Vec<_> = (0..10)
+        .map(|i| {
+            let id = format!("2819c223-7f76-453a-919d-41386190{i:04}");
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", WX],
+                "id": id, "userName": format!("user{i}@example.com"), "name": {"givenName": "Test", "familyName": format!("User{i}")}, "active": true,
+                "emails": [{"type": "work", "value": format!("user{i}@example.com"), "primary": true}],
+                WX: {"extensionAttribute1": "Sales"},
+                "meta": {"resourceType": "User", "version": "W/\"1\"", "location": format!("{base}/Users/{id}")}})
+        })
+        .collect();
+    serde_json::to_vec(&json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"], "totalResults": 10,
+        "startIndex": 1, "itemsPerPage": 10, "Resources": users}))
+    .unwrap()
+}
+
+fn answers(c: &mut Criterion) {
+    let tenant = load_bench_full();
+    let list = webex_list();
+    let headers = http::HeaderMap::new();
+    let asked = Asked {
+        method: &Method::GET,
+        rest: "/Users",
+        query: Some("count=10"),
+        headers: &headers,
+    };
+    let rebase = scimgate::flow::response::Rebase {
+        upstream: &tenant.upstream,
+        public_base: "http://127.0.0.1:18292/full/scim/v2",
+    };
+    c.bench_function(
+        &format!(
+            "answer: a {}-byte Webex list of 10 users through the Entra -> Webex policy",
+            list.len()
+        ),
+        |b| {
+            b.iter(|| {
+                translate::answer(
+                    &tenant,
+                    &asked,
+                    200,
+                    black_box(&list),
+                    &rebase,
+                    &mut Stats::default(),
+                )
+                .unwrap()
+            })
+        },
+    );
+    c.bench_function("answer: partial::response only", |b| {
+        b.iter(|| {
+            scimgate::mapping::partial::response(
+                &tenant.rules,
+                "/Users",
+                black_box(&list),
+                &mut Stats::default(),
+            )
+        })
+    });
+    c.bench_function("answer: rebase only", |b| {
+        b.iter(|| rebase.body(black_box(&list)))
+    });
+    c.bench_function(
+        "answer: parse the same list into a Value (serde_json)",
+        |b| b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(&list)).unwrap()),
+    );
+    let v = serde_json::from_slice::<serde_json::Value>(&list).unwrap();
+    c.bench_function(
+        "answer: serialise the same list from a Value (serde_json)",
+        |b| b.iter(|| serde_json::to_vec(black_box(&v)).unwrap()),
+    );
+}
+
+criterion_group!(translate_benches, benches, answers);
 criterion_main!(translate_benches);

@@ -7,12 +7,14 @@
 use http::Method;
 use proptest::prelude::*;
 use scimgate::flow::dry_run::{preview, Direction};
+use scimgate::mapping::partial::{self, Partial};
 use scimgate::mapping::{translate, Stats};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::sync::Arc;
 
 const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+const WX: &str = "urn:scim:schemas:extension:cisco:webexidentity:2.0:User";
 
 /// A request through the whole dry-run flow (the gateway's phases with a canned target).
 fn request(
@@ -100,6 +102,14 @@ fn key() -> impl Strategy<Value = String> {
         Just("method".to_string()),
         Just("Resources".to_string()),
         Just("response".to_string()),
+        Just("nickName".to_string()),
+        Just("NICKNAME".to_string()),
+        Just("externalId".to_string()),
+        Just("displayName".to_string()),
+        Just("meta".to_string()),
+        Just("resourceType".to_string()),
+        Just(WX.to_string()),
+        Just("extensionAttribute1".to_string()),
         "[a-zA-Z$:.]{0,8}",
     ]
 }
@@ -124,6 +134,9 @@ fn json_value() -> impl Strategy<Value = Value> {
             Just("emails[type eq \"work\"].value".to_string()),
             Just(format!("{ENT}:department")),
             Just(ENT.to_string()),
+            Just(WX.to_string()),
+            Just("User".to_string()),
+            Just("Group".to_string()),
             ".{0,12}",
         ]
         .prop_map(Value::String),
@@ -186,6 +199,36 @@ proptest! {
         let t = Arc::new(tenant());
         let q = format!("filter={}", f.replace('&', "%26"));
         request(&t, &Method::GET, "/Users", Some(&q), None);
+    }
+
+    /// The answer path that parses only what the maps touch (mapping::partial) gives the same
+    /// JSON as the whole-tree path, for resources and for ListResponses of them.
+    #[test]
+    fn partial_response_mapping_equals_the_whole_tree(r in rest(), res in prop::collection::vec(json_value(), 0..4), listed in any::<bool>()) {
+        let t = tenant();
+        let body = if listed {
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"], "Resources": res})
+        } else {
+            res.into_iter().next().unwrap_or(json!({}))
+        };
+        let bytes = serde_json::to_vec(&body).unwrap();
+        let mut whole = body.clone();
+        let mut ws = Stats::default();
+        translate::response(&t.rules, r, &mut whole, &mut ws);
+        let mut ps = Stats::default();
+        match partial::response(&t.rules, r, &bytes, &mut ps) {
+            Partial::Whole => {}
+            Partial::Unchanged => {
+                prop_assert_eq!(ws.total(), 0, "{}", body);
+                prop_assert_eq!(ps.total(), 0);
+            }
+            Partial::Mapped(b) => {
+                let got: Value = serde_json::from_slice(&b).unwrap();
+                prop_assert!(ws.total() > 0);
+                prop_assert_eq!(ps.total(), ws.total());
+                prop_assert_eq!(serde_json::to_string(&got).unwrap(), serde_json::to_string(&whole).unwrap(), "{}", body);
+            }
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ use super::exchange::{ExchangeError, UpstreamResponse};
 use super::response::{check_redirect, pass_headers, Rebase};
 use super::Reply;
 use crate::dialect;
+use crate::mapping::partial::Partial;
 use crate::mapping::{bulk, patch, query, resource, Kind, Stats};
 use crate::policy::model::{Idp, Profile};
 use crate::policy::Tenant;
@@ -321,6 +322,19 @@ pub fn answer(
     let parse = tenant.rules.maps_responses() || zoom_error || spc || tenant.idp == Idp::Okta;
     if !parse || body.is_empty() {
         return Ok((status, rebase.body(body)));
+    }
+    if !zoom_error && !spc && tenant.idp != Idp::Okta {
+        // Only maps to undo: parse just the members they touch (mapping::partial).
+        let mut counted = Stats::default();
+        match crate::mapping::partial::response(&tenant.rules, rest, body, &mut counted) {
+            Partial::Unchanged => return Ok((status, rebase.body(body))),
+            Partial::Mapped(bytes) => {
+                stats.absorb(counted);
+                let rebased = rebase.body(&bytes);
+                return Ok((status, Some(rebased.unwrap_or(bytes))));
+            }
+            Partial::Whole => {}
+        }
     }
     let mut v = serde_json::from_slice::<Value>(body).map_err(|e| {
         ExchangeError::new(

@@ -8,6 +8,7 @@
 //! parsed: [`rules::Rules::is_empty`] short-cuts everything.
 
 pub mod bulk;
+pub mod partial;
 pub mod patch;
 pub mod query;
 pub mod resource;
@@ -31,6 +32,17 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Add what `other` counted.
+    pub fn absorb(&mut self, other: Stats) {
+        self.map += other.map;
+        self.drop += other.drop;
+        self.set += other.set;
+        self.transform += other.transform;
+        self.null += other.null;
+        self.dialect += other.dialect;
+        self.notes.extend(other.notes);
+    }
+
     pub fn total(&self) -> u32 {
         self.map + self.drop + self.set + self.transform + self.null + self.dialect
     }

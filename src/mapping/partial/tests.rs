@@ -1,0 +1,165 @@
+use super::*;
+use crate::mapping::translate;
+use crate::policy::compile::compile_file;
+use serde_json::json;
+use std::path::Path;
+
+const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+const WX: &str = "urn:scim:schemas:extension:cisco:webexidentity:2.0:User";
+
+fn tenant() -> crate::policy::Tenant {
+    let text = format!(
+        r#"tenant = "t"
+route = "/t"
+[[map]]
+from = "{ENT}:department"
+to = "{WX}:extensionAttribute1"
+[[map]]
+from = 'phoneNumbers[type eq "mobile"].value'
+to = 'phoneNumbers[type eq "work"].value'
+[[map]]
+from = "title"
+to = "{WX}:extensionAttribute3"
+[[map]]
+from = "nickName"
+to = "userType"
+[[map]]
+resource = "Group"
+from = "displayName"
+to = "externalId"
+[auth]
+bearer_sha256 = ["5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"]
+[upstream]
+url = "http://127.0.0.1:8081/v2"
+"#
+    );
+    compile_file(Path::new("t.toml"), &text).unwrap()
+}
+
+/// The whole-tree path's answer: `None` when it would relay the target's bytes.
+fn whole(rules: &Rules, rest: &str, body: &[u8]) -> (Option<String>, u32) {
+    let mut v: Value = serde_json::from_slice(body).unwrap();
+    let mut stats = Stats::default();
+    translate::response(rules, rest, &mut v, &mut stats);
+    let out = (stats.total() > 0).then(|| serde_json::to_string(&v).unwrap());
+    (out, stats.total())
+}
+
+fn partial(rules: &Rules, rest: &str, body: &[u8]) -> (Partial, u32) {
+    let mut stats = Stats::default();
+    let p = response(rules, rest, body, &mut stats);
+    (p, stats.total())
+}
+
+/// The partial answer, reparsed and written compactly, equals the whole-tree path's.
+fn same(rules: &Rules, rest: &str, body: &Value) {
+    let bytes = serde_json::to_vec_pretty(body).unwrap();
+    let (want, n_want) = whole(rules, rest, &bytes);
+    let (got, n_got) = partial(rules, rest, &bytes);
+    let got = match got {
+        Partial::Unchanged => None,
+        Partial::Mapped(b) => {
+            let v: Value = serde_json::from_slice(&b).unwrap();
+            Some(serde_json::to_string(&v).unwrap())
+        }
+        Partial::Whole => panic!("whole-tree fallback for {body}"),
+    };
+    assert_eq!(got, want, "{body}");
+    assert_eq!(n_got, n_want);
+}
+
+fn webex_user(i: usize) -> Value {
+    json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", WX],
+        "id": format!("id-{i}"), "userName": format!("user{i}@example.com"),
+        "name": {"givenName": "Test", "familyName": format!("User{i}")}, "active": true,
+        "emails": [{"type": "work", "value": format!("user{i}@example.com"), "primary": true}],
+        "phoneNumbers": [{"type": "work", "value": "+1 555 0100"}, {"type": "fax", "value": "1"}],
+        WX: {"extensionAttribute1": "Sales", "extensionAttribute3": "Boss"},
+        "userType": "Employee",
+        "meta": {"resourceType": "User", "location": format!("http://127.0.0.1:8081/v2/Users/id-{i}")}})
+}
+
+#[test]
+fn a_list_maps_as_the_whole_tree_does() {
+    let users: Vec<Value> = (0..5).map(webex_user).collect();
+    let list = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+        "totalResults": 5, "Resources": users});
+    same(&tenant().rules, "/Users", &list);
+    let (p, n) = partial(&tenant().rules, "/Users", list.to_string().as_bytes());
+    assert_eq!(n, 5 * 4);
+    let Partial::Mapped(b) = p else {
+        panic!("{p:?}")
+    };
+    let v: Value = serde_json::from_slice(&b).unwrap();
+    let first = &v["Resources"][0];
+    assert_eq!(first[ENT]["department"], "Sales");
+    assert_eq!(first["title"], "Boss");
+    assert_eq!(first["nickName"], "Employee");
+    assert!(first.get(WX).is_none() && first.get("userType").is_none());
+    assert_eq!(first["phoneNumbers"][1]["type"], "mobile");
+    assert_eq!(
+        first["schemas"],
+        json!(["urn:ietf:params:scim:schemas:core:2.0:User", ENT])
+    );
+}
+
+#[test]
+fn one_resource_and_groups_map_as_the_whole_tree_does() {
+    same(&tenant().rules, "/Users/id-1", &webex_user(1));
+    let group = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "id": "g",
+        "externalId": "Admins", "members": [{"value": "id-1"}], "meta": {"resourceType": "Group"}});
+    same(&tenant().rules, "/Groups/g", &group);
+    // The kind comes from meta.resourceType before the path.
+    same(&tenant().rules, "/Users", &group);
+    // Case variants of the members the maps name.
+    let odd = json!({"SCHEMAS": [WX], "USERTYPE": "x", "urn:scim:schemas:extension:CISCO:webexidentity:2.0:User": {"EXTENSIONATTRIBUTE1": "y"}});
+    same(&tenant().rules, "/Users/1", &odd);
+}
+
+#[test]
+fn members_no_map_reads_are_copied_byte_for_byte() {
+    let body = br#"{"id" : "a",  "n": 1.50e2, "esc\u0041pe": "\u00e9\/", "userType": "x"}"#;
+    let (p, _) = partial(&tenant().rules, "/Users/a", body);
+    let Partial::Mapped(b) = p else {
+        panic!("{p:?}")
+    };
+    let text = String::from_utf8(b).unwrap();
+    assert_eq!(
+        text,
+        r#"{"id":"a","n":1.50e2,"escApe":"\u00e9\/","nickName":"x"}"#
+    );
+}
+
+#[test]
+fn nothing_to_undo_leaves_the_bytes_alone() {
+    let plain = json!({"Resources": [{"id": "1", "userName": "a", "title": "t"}, "odd", 3]});
+    let (p, n) = partial(&tenant().rules, "/Users", plain.to_string().as_bytes());
+    assert_eq!((p, n), (Partial::Unchanged, 0));
+    same(&tenant().rules, "/Users", &plain);
+    let empty = json!({"Resources": []});
+    assert_eq!(
+        partial(&tenant().rules, "/Users", empty.to_string().as_bytes()).0,
+        Partial::Unchanged
+    );
+}
+
+#[test]
+fn what_is_not_plain_goes_to_the_whole_tree() {
+    let t = tenant();
+    let r = &t.rules;
+    for body in [
+        r#"{"userType": "a", "usertype": "b"}"#,
+        r#"{"Resources": [{"userType": "a", "userType": "b"}]}"#,
+        r#"{"Resources": [], "resources": []}"#,
+        r#"{"Operations": [{"method": "POST", "response": {"userType": "a"}}]}"#,
+        r#"[{"userType": "a"}]"#,
+        r#"{"userType": "a""#,
+        "not json",
+    ] {
+        assert_eq!(
+            partial(r, "/Users", body.as_bytes()).0,
+            Partial::Whole,
+            "{body}"
+        );
+    }
+}
