@@ -258,6 +258,9 @@ async fn once(
         .get_http_session(peer)
         .await
         .map_err(|e| Attempt::Failed(unsent(classify(&e, "connecting to"))))?;
+    if !reused {
+        crate::telemetry::metrics::UPSTREAM_CONNECTIONS_OPENED.inc();
+    }
     let mut header = RequestHeader::build(
         req.method.clone(),
         req.path_and_query.as_bytes(),

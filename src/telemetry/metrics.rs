@@ -54,6 +54,15 @@ pub static UPSTREAM_ERRORS: Lazy<IntCounterVec> = Lazy::new(|| {
     ))
 });
 
+/// New connections to targets; the rest of the exchanges reuse pooled ones (issue 15: a pool
+/// that discards healthy connections shows here as a rate close to the request rate).
+pub static UPSTREAM_CONNECTIONS_OPENED: Lazy<prometheus::IntCounter> = Lazy::new(|| {
+    metric!(prometheus::register_int_counter!(
+        "scimgate_upstream_connections_opened_total",
+        "Connections opened to SCIM targets (the other exchanges reused pooled connections)."
+    ))
+});
+
 pub static UPSTREAM_TOKEN_REFRESHES: Lazy<IntCounterVec> = Lazy::new(|| {
     metric!(register_int_counter_vec!(
         "scimgate_upstream_token_refreshes_total",
@@ -286,6 +295,7 @@ pub fn init() {
     Lazy::force(&REQUEST_DURATION);
     Lazy::force(&UPSTREAM_DURATION);
     Lazy::force(&UPSTREAM_ERRORS);
+    Lazy::force(&UPSTREAM_CONNECTIONS_OPENED);
     Lazy::force(&UPSTREAM_TOKEN_REFRESHES);
     Lazy::force(&POLICY_TENANTS);
     Lazy::force(&POLICY_STALE_TENANTS);
