@@ -10,6 +10,9 @@
 //! [`resource::apply_response`](super::resource::apply_response); every other member is copied
 //! through byte for byte.
 //!
+//! When every map that applies moves one whole attribute (no sub-attribute, no filter), even
+//! those members stay JSON text and only move ([`simple`]).
+//!
 //! The result is the same JSON as the whole-tree path's: the same members and values, in the
 //! same order (kept members where they were, removed ones gone, new ones last). What is not
 //! plain (duplicate keys, a Bulk answer) is left to the whole-tree path ([`Partial::Whole`]).
@@ -101,7 +104,7 @@ pub fn response(rules: &Rules, rest: &str, body: &[u8], stats: &mut Stats) -> Pa
         if i > 0 {
             out.push(b',');
         }
-        write_key(&mut out, key);
+        write_name(&mut out, key);
         match slot {
             Slot::Raw(raw) => out.extend_from_slice(raw.get().as_bytes()),
             Slot::List(items) => {
@@ -148,6 +151,9 @@ fn resource(
     if !maps.iter().any(|m| present(top_key(m.to.attr()))) {
         // Every `take` would find nothing: apply_response returns before changing anything.
         return Ok(None);
+    }
+    if let Some(out) = simple::apply(maps, kind, members, stats) {
+        return Ok(out);
     }
     let touched = |key: &str| {
         key.eq_ignore_ascii_case("schemas")
@@ -225,6 +231,21 @@ fn write_key(out: &mut Vec<u8>, key: &str) {
     out.push(b':');
 }
 
+/// A member name as read: one borrowed from the body had no escapes (and JSON strings hold no
+/// raw control characters), so it goes back as it came; others are escaped again.
+// The `Cow` is the point: whether the name was borrowed says whether it had escapes.
+#[allow(clippy::ptr_arg)]
+fn write_name(out: &mut Vec<u8>, key: &Cow<'_, str>) {
+    match key {
+        Cow::Borrowed(k) => {
+            out.push(b'"');
+            out.extend_from_slice(k.as_bytes());
+            out.extend_from_slice(b"\":");
+        }
+        Cow::Owned(k) => write_key(out, k),
+    }
+}
+
 /// An object's members in order, values left as their JSON text.
 struct Members<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
 
@@ -236,36 +257,56 @@ impl Members<'_> {
             if i > 0 {
                 out.push(b',');
             }
-            write_key(out, key);
+            write_name(out, key);
             out.extend_from_slice(raw.get().as_bytes());
         }
         out.push(b'}');
     }
 
-    /// [`Kind::of_resource`] on these members: `meta.resourceType`, then `schemas`.
+    /// [`Kind::of_resource`] on these members: `meta.resourceType`, then `schemas` (exact
+    /// names, the last of equal ones, as a `Value` would hold them).
     fn kind(&self) -> Option<Kind> {
-        let mut probe = Map::new();
-        for (key, raw) in &self.0 {
-            if key == "meta" {
-                let meta = serde_json::from_str::<Members>(raw.get()).ok();
-                let rt = meta.and_then(|m| {
-                    m.0.iter()
-                        .rev()
-                        .find(|(k, _)| k == "resourceType")
-                        .and_then(|(_, v)| serde_json::from_str::<Value>(v.get()).ok())
-                });
-                let mut meta = Map::new();
-                if let Some(rt) = rt {
-                    meta.insert("resourceType".into(), rt);
-                }
-                probe.insert("meta".into(), Value::Object(meta));
-            } else if key == "schemas" {
-                if let Ok(v) = serde_json::from_str::<Value>(raw.get()) {
-                    probe.insert("schemas".into(), v);
-                }
-            }
+        fn get<'a>(members: &[(Cow<'a, str>, &'a RawValue)], name: &str) -> Option<&'a RawValue> {
+            members
+                .iter()
+                .rev()
+                .find(|(k, _)| k == name)
+                .map(|(_, r)| *r)
         }
-        Kind::of_resource(&Value::Object(probe))
+        /// The text of a JSON string, `None` for any other value.
+        fn string(raw: &RawValue) -> Option<Cow<'_, str>> {
+            raw.get()
+                .starts_with('"')
+                .then(|| serde_json::from_str::<Key>(raw.get()).ok().map(|k| k.0))
+                .flatten()
+        }
+        let rt = get(&self.0, "meta")
+            .filter(|m| m.get().starts_with('{'))
+            .and_then(|m| serde_json::from_str::<Members>(m.get()).ok())
+            .and_then(|m| {
+                get(&m.0, "resourceType")
+                    .and_then(string)
+                    .map(Cow::into_owned)
+            });
+        match rt {
+            Some(t) if t.eq_ignore_ascii_case("User") => return Some(Kind::User),
+            Some(t) if t.eq_ignore_ascii_case("Group") => return Some(Kind::Group),
+            _ => {}
+        }
+        let schemas = get(&self.0, "schemas").filter(|s| s.get().starts_with('['))?;
+        let schemas = serde_json::from_str::<Vec<&RawValue>>(schemas.get()).ok()?;
+        let has = |urn: &str| {
+            schemas
+                .iter()
+                .any(|s| string(s).is_some_and(|s| s.eq_ignore_ascii_case(urn)))
+        };
+        if has(crate::scim::value::CORE_USER_URN) {
+            Some(Kind::User)
+        } else if has(crate::scim::value::CORE_GROUP_URN) {
+            Some(Kind::Group)
+        } else {
+            None
+        }
     }
 }
 
@@ -439,6 +480,8 @@ impl<'de> Deserialize<'de> for Key<'de> {
         d.deserialize_str(V)
     }
 }
+
+mod simple;
 
 #[cfg(test)]
 mod tests;

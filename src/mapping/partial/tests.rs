@@ -163,3 +163,71 @@ fn what_is_not_plain_goes_to_the_whole_tree() {
         );
     }
 }
+
+/// Users whose applying maps all move whole attributes take the byte path: moved values keep
+/// their JSON text (a `Value` would rewrite `1.50e2` as `150.0`).
+#[test]
+fn whole_attribute_maps_move_json_text() {
+    let t = tenant();
+    let body = format!(
+        r#"{{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","{WX}"],"id":"1","{WX}":{{"extensionAttribute1":1.50e2,"extensionAttribute3":"Boss"}},"userType":"\u0045mployee","meta":{{"resourceType":"User"}}}}"#
+    );
+    let (p, n) = partial(&t.rules, "/Users/1", body.as_bytes());
+    assert_eq!(n, 3);
+    let Partial::Mapped(b) = p else {
+        panic!("{p:?}")
+    };
+    let text = String::from_utf8(b).unwrap();
+    assert_eq!(
+        text,
+        format!(
+            r#"{{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","{ENT}"],"id":"1","meta":{{"resourceType":"User"}},"{ENT}":{{"department":1.50e2}},"title":"Boss","nickName":"\u0045mployee"}}"#
+        )
+    );
+}
+
+/// The byte path against the whole tree on the shapes its steps branch on.
+#[test]
+fn whole_attribute_maps_match_the_whole_tree() {
+    let t = tenant();
+    let cases = [
+        // The enterprise object there already, with the key in another case: overwritten in place.
+        json!({"schemas": [WX, ENT], "userName": "a", ENT: {"DEPARTMENT": "old", "manager": {"value": "m"}}, WX: {"extensionAttribute1": "new"}}),
+        // The enterprise object null: replaced in place; schemas missing: made.
+        json!({ENT: null, WX: {"extensionAttribute1": "x", "other": 1}, "id": "2"}),
+        // The enterprise member is not an object: that put fails and the value is dropped.
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], ENT: "odd", WX: {"extensionAttribute1": "x"}}),
+        // Schemas null or not an array, an empty extension left behind, a core-qualified key.
+        json!({"schemas": null, WX: {"extensionAttribute3": "t"}, "urn:x:empty": {}}),
+        json!({"schemas": "nope", WX: {"extensionAttribute3": "t"}}),
+        json!({"schemas": [1, WX, "urn:x:gone"], "urn:x:gone": null, WX: {"extensionAttribute3": "t"}, "title": "kept?"}),
+        // The source extension is not an object: nothing taken.
+        json!({"schemas": [WX], WX: ["extensionAttribute1"], "userType": null}),
+        // Only the source's container there, without the attribute.
+        json!({"schemas": [WX], WX: {"unrelated": true}}),
+        // A Group: displayName back from externalId.
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "externalId": "Admins", "displayName": "old", "meta": {"resourceType": "Group"}}),
+    ];
+    for c in &cases {
+        same(&t.rules, "/Users/x", c);
+    }
+    let list = json!({"Resources": cases});
+    same(&t.rules, "/Users", &list);
+}
+
+/// An extension object with two names equal in any case goes to the `Value` path.
+#[test]
+fn duplicate_names_inside_an_extension_leave_the_byte_path() {
+    let t = tenant();
+    let body = format!(r#"{{"{WX}":{{"extensionAttribute1":"a","EXTENSIONATTRIBUTE1":"b"}}}}"#);
+    let mut v: Value = serde_json::from_str(&body).unwrap();
+    let mut ws = Stats::default();
+    translate::response(&t.rules, "/Users/1", &mut v, &mut ws);
+    let (p, n) = partial(&t.rules, "/Users/1", body.as_bytes());
+    assert_eq!(n, ws.total());
+    let Partial::Mapped(b) = p else {
+        panic!("{p:?}")
+    };
+    let got: Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(got.to_string(), v.to_string());
+}

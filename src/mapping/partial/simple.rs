@@ -1,0 +1,253 @@
+//! The byte path of [`super`]: when every map that applies to a resource moves one whole
+//! attribute (no sub-attribute, no value filter), e.g. Webex's `extensionAttribute1` back to the
+//! enterprise `department`, the values move as their JSON text and no `Value` is built but
+//! `schemas`. It does what [`crate::scim::value::take`], [`crate::scim::value::put`] and
+//! [`crate::scim::value::fix_schemas`] do for such paths, step for step: takes in map order,
+//! then puts, then `schemas`; members keep their place, new ones go last, names are matched in
+//! any case and keep their spelling. The property test in `tests/mapping_props.rs` holds it to
+//! the whole-tree path.
+
+use super::{write_name, Members};
+use crate::mapping::rules::{Kind, MapRule};
+use crate::mapping::Stats;
+use crate::scim::expr::{AttrPath, PatchPath};
+use crate::scim::value::is_core_urn;
+use serde_json::value::RawValue;
+use serde_json::Value;
+use std::borrow::Cow;
+
+/// A member's value: as the target wrote it, an object being changed, or a rebuilt `schemas`.
+enum Node<'a> {
+    Raw(&'a RawValue),
+    Object(Vec<(Cow<'a, str>, Node<'a>)>),
+    Json(Value),
+}
+
+impl Node<'_> {
+    fn is_null(&self) -> bool {
+        match self {
+            Node::Raw(r) => r.get() == "null",
+            Node::Json(v) => v.is_null(),
+            Node::Object(_) => false,
+        }
+    }
+
+    /// `Some(empty?)` for an object, `None` for anything else.
+    fn object_empty(&self) -> Option<bool> {
+        match self {
+            Node::Object(m) => Some(m.is_empty()),
+            Node::Raw(r) => {
+                let t = r.get();
+                t.strip_prefix('{')
+                    .map(|rest| rest.trim_start().starts_with('}'))
+            }
+            Node::Json(v) => v.as_object().map(serde_json::Map::is_empty),
+        }
+    }
+
+    fn write(&self, out: &mut Vec<u8>) -> Result<(), ()> {
+        match self {
+            Node::Raw(r) => out.extend_from_slice(r.get().as_bytes()),
+            Node::Json(v) => serde_json::to_writer(&mut *out, v).map_err(drop)?,
+            Node::Object(members) => {
+                out.push(b'{');
+                for (i, (k, v)) in members.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write_name(out, k);
+                    v.write(out)?;
+                }
+                out.push(b'}');
+            }
+        }
+        Ok(())
+    }
+}
+
+type Object<'a> = Vec<(Cow<'a, str>, Node<'a>)>;
+
+/// The attribute a simple path names: no sub-attribute, no filter.
+fn simple(path: &PatchPath) -> Option<&AttrPath> {
+    match path {
+        PatchPath::Attr(a) if a.sub.is_none() => Some(a),
+        _ => None,
+    }
+}
+
+/// The extension URN of a path, or `None` for the top level (no URN, or a core one).
+fn extension(a: &AttrPath) -> Option<&str> {
+    a.urn.as_deref().filter(|u| !is_core_urn(u))
+}
+
+/// Like `find_key`: the exact name first, else the first equal in any case.
+fn find(map: &Object<'_>, name: &str) -> Option<usize> {
+    map.iter()
+        .position(|(k, _)| k == name)
+        .or_else(|| map.iter().position(|(k, _)| k.eq_ignore_ascii_case(name)))
+}
+
+/// Like `set_ci`: overwrite in place keeping the spelling, or add `name` last.
+fn set<'a>(map: &mut Object<'a>, name: &str, value: Node<'a>) {
+    match find(map, name).and_then(|i| map.get_mut(i)) {
+        Some(slot) => slot.1 = value,
+        None => map.push((Cow::Owned(name.to_owned()), value)),
+    }
+}
+
+fn is_urn_key(key: &str) -> bool {
+    key.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:"))
+}
+
+/// `None`: not for this path (a map that applies is not simple, an object it reaches has
+/// duplicate names). `Some(None)`: nothing was taken, nothing changes. `Some(Some(json))`.
+pub(super) fn apply(
+    maps: &[MapRule],
+    kind: Kind,
+    members: &Members<'_>,
+    stats: &mut Stats,
+) -> Option<Option<Vec<u8>>> {
+    let mut top: Object<'_> = members
+        .0
+        .iter()
+        .map(|(k, r)| (k.clone(), Node::Raw(r)))
+        .collect();
+    // The maps whose source's member is there; only they can take anything.
+    let mut active = Vec::new();
+    for m in maps {
+        let to_key = super::top_key(m.to.attr());
+        if find(&top, to_key).is_none() {
+            continue;
+        }
+        active.push((simple(&m.to)?, simple(&m.from)?));
+    }
+    // Every extension object a map reads or writes, opened now, so nothing below can fail.
+    for (to, from) in &active {
+        for urn in [extension(to), extension(from)].into_iter().flatten() {
+            let Some(slot) = find(&top, urn).and_then(|i| top.get_mut(i)) else {
+                continue;
+            };
+            if let Node::Raw(raw) = slot.1 {
+                if raw.get().starts_with('{') {
+                    let inner = serde_json::from_str::<Members>(raw.get()).ok()?;
+                    if super::has_duplicates(inner.0.iter().map(|(k, _)| k)) {
+                        return None;
+                    }
+                    slot.1 = Node::Object(
+                        inner
+                            .0
+                            .into_iter()
+                            .map(|(k, r)| (k, Node::Raw(r)))
+                            .collect(),
+                    );
+                }
+            }
+        }
+    }
+    // Takes, in map order.
+    let mut taken = Vec::new();
+    for (to, from) in &active {
+        let value = match extension(to) {
+            Some(urn) => {
+                let Some(at) = find(&top, urn) else { continue };
+                let Some((_, Node::Object(ext))) = top.get_mut(at) else {
+                    continue;
+                };
+                let Some(i) = find(ext, &to.name) else {
+                    continue;
+                };
+                let (_, v) = ext.remove(i);
+                if ext.is_empty() {
+                    top.remove(at);
+                }
+                v
+            }
+            None => {
+                let Some(i) = find(&top, &to.name) else {
+                    continue;
+                };
+                top.remove(i).1
+            }
+        };
+        taken.push((*from, value));
+    }
+    if taken.is_empty() {
+        return Some(None);
+    }
+    // Puts, in map order.
+    let mut put = 0;
+    for (from, value) in taken {
+        match extension(from) {
+            None => {
+                set(&mut top, &from.name, value);
+                put += 1;
+            }
+            Some(urn) => match find(&top, urn).and_then(|i| top.get_mut(i)) {
+                Some((_, Node::Object(ext))) => {
+                    set(ext, &from.name, value);
+                    put += 1;
+                }
+                Some((_, slot)) if slot.is_null() => {
+                    *slot = Node::Object(vec![(Cow::Owned(from.name.clone()), value)]);
+                    put += 1;
+                }
+                // Another type there: the put fails and the value is dropped, as `put` does.
+                Some(_) => {}
+                None => {
+                    top.push((
+                        Cow::Owned(urn.to_owned()),
+                        Node::Object(vec![(Cow::Owned(from.name.clone()), value)]),
+                    ));
+                    put += 1;
+                }
+            },
+        }
+    }
+    fix_schemas(&mut top, kind.core_urn())?;
+    let mut out = Vec::with_capacity(members.0.len() * 48);
+    Node::Object(top).write(&mut out).ok()?;
+    // Counted only now: a `None` above leaves the resource to the other path, which counts.
+    stats.map += put;
+    Some(Some(out))
+}
+
+/// `fix_schemas` on the members: drop empty or null extension objects, make `schemas` list the
+/// core URN and the extensions in use.
+fn fix_schemas(top: &mut Object<'_>, core_urn: &str) -> Option<()> {
+    let in_use: Vec<String> = top
+        .iter()
+        .filter(|(k, n)| {
+            is_urn_key(k) && n.object_empty() == Some(false) && !k.eq_ignore_ascii_case(core_urn)
+        })
+        .map(|(k, _)| k.to_string())
+        .collect();
+    top.retain(|(k, n)| {
+        let empty = n.is_null() || n.object_empty() == Some(true);
+        !(empty && is_urn_key(k) && !k.eq_ignore_ascii_case(core_urn))
+    });
+    let at = find(top, "schemas");
+    let mut schemas = match at.and_then(|i| top.get(i)).map(|(_, n)| n) {
+        Some(Node::Raw(r)) if r.get().starts_with('[') => {
+            serde_json::from_str::<Vec<Value>>(r.get()).ok()?
+        }
+        Some(Node::Json(Value::Array(a))) => a.clone(),
+        Some(n) if !n.is_null() => return Some(()),
+        _ if in_use.is_empty() => return Some(()),
+        _ => vec![Value::String(core_urn.to_owned())],
+    };
+    let listed = |s: &str| in_use.iter().any(|u| u.eq_ignore_ascii_case(s));
+    schemas.retain(|s| {
+        s.as_str()
+            .is_none_or(|s| s.eq_ignore_ascii_case(core_urn) || listed(s))
+    });
+    for urn in in_use {
+        if !schemas
+            .iter()
+            .any(|s| s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(&urn)))
+        {
+            schemas.push(Value::String(urn));
+        }
+    }
+    set(top, "schemas", Node::Json(Value::Array(schemas)));
+    Some(())
+}
