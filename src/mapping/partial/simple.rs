@@ -82,9 +82,19 @@ fn extension(a: &AttrPath) -> Option<&str> {
 
 /// Like `find_key`: the exact name first, else the first equal in any case.
 fn find(map: &Object<'_>, name: &str) -> Option<usize> {
-    map.iter()
-        .position(|(k, _)| k == name)
-        .or_else(|| map.iter().position(|(k, _)| k.eq_ignore_ascii_case(name)))
+    let mut any_case = None;
+    for (i, (k, _)) in map.iter().enumerate() {
+        if k.len() != name.len() {
+            continue;
+        }
+        if k == name {
+            return Some(i);
+        }
+        if any_case.is_none() && k.eq_ignore_ascii_case(name) {
+            any_case = Some(i);
+        }
+    }
+    any_case
 }
 
 /// Like `set_ci`: overwrite in place keeping the spelling, or add `name` last.
