@@ -19,7 +19,7 @@
 
 use super::rules::{Kind, Rules};
 use super::Stats;
-use crate::scim::value::is_core_urn;
+use crate::scim::value::{extension, is_urn_key};
 use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
@@ -157,7 +157,7 @@ fn resource(
     }
     let touched = |key: &str| {
         key.eq_ignore_ascii_case("schemas")
-            || key.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:"))
+            || is_urn_key(key)
             || maps.iter().any(|m| {
                 key.eq_ignore_ascii_case(top_key(m.to.attr()))
                     || key.eq_ignore_ascii_case(top_key(m.from.attr()))
@@ -219,10 +219,7 @@ fn has_duplicates<'k>(keys: impl Iterator<Item = &'k Cow<'k, str>> + Clone) -> b
 
 /// The top-level member a path lives in: its extension's object, or the attribute itself.
 fn top_key(attr: &crate::scim::expr::AttrPath) -> &str {
-    match &attr.urn {
-        Some(urn) if !is_core_urn(urn) => urn,
-        _ => &attr.name,
-    }
+    extension(attr.urn.as_deref()).unwrap_or(&attr.name)
 }
 
 fn write_key(out: &mut Vec<u8>, key: &str) {

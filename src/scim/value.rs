@@ -95,7 +95,7 @@ pub(crate) fn is_urn_key(key: &str) -> bool {
 }
 
 /// The URN of an extension (not core) schema, if `urn` names one.
-fn extension(urn: Option<&str>) -> Option<&str> {
+pub(crate) fn extension(urn: Option<&str>) -> Option<&str> {
     urn.filter(|u| !is_core_urn(u))
 }
 

@@ -11,7 +11,7 @@ use super::{write_name, Members};
 use crate::mapping::rules::{Kind, MapRule};
 use crate::mapping::Stats;
 use crate::scim::expr::{AttrPath, PatchPath};
-use crate::scim::value::is_core_urn;
+use crate::scim::value::{extension, is_urn_key};
 use serde_json::value::RawValue;
 use serde_json::Value;
 use std::borrow::Cow;
@@ -75,11 +75,6 @@ fn simple(path: &PatchPath) -> Option<&AttrPath> {
     }
 }
 
-/// The extension URN of a path, or `None` for the top level (no URN, or a core one).
-fn extension(a: &AttrPath) -> Option<&str> {
-    a.urn.as_deref().filter(|u| !is_core_urn(u))
-}
-
 /// Like `find_key`: the exact name first, else the first equal in any case.
 fn find(map: &Object<'_>, name: &str) -> Option<usize> {
     let mut any_case = None;
@@ -103,10 +98,6 @@ fn set<'a>(map: &mut Object<'a>, name: &str, value: Node<'a>) {
         Some(slot) => slot.1 = value,
         None => map.push((Cow::Owned(name.to_owned()), value)),
     }
-}
-
-fn is_urn_key(key: &str) -> bool {
-    key.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:"))
 }
 
 /// `None`: not for this path (a map that applies is not simple, an object it reaches has
@@ -133,7 +124,10 @@ pub(super) fn apply(
     }
     // Every extension object a map reads or writes, opened now, so nothing below can fail.
     for (to, from) in &active {
-        for urn in [extension(to), extension(from)].into_iter().flatten() {
+        for urn in [extension(to.urn.as_deref()), extension(from.urn.as_deref())]
+            .into_iter()
+            .flatten()
+        {
             let Some(slot) = find(&top, urn).and_then(|i| top.get_mut(i)) else {
                 continue;
             };
@@ -157,7 +151,7 @@ pub(super) fn apply(
     // Takes, in map order.
     let mut taken = Vec::new();
     for (to, from) in &active {
-        let value = match extension(to) {
+        let value = match extension(to.urn.as_deref()) {
             Some(urn) => {
                 let Some(at) = find(&top, urn) else { continue };
                 let Some((_, Node::Object(ext))) = top.get_mut(at) else {
@@ -187,7 +181,7 @@ pub(super) fn apply(
     // Puts, in map order.
     let mut put = 0;
     for (from, value) in taken {
-        match extension(from) {
+        match extension(from.urn.as_deref()) {
             None => {
                 set(&mut top, &from.name, value);
                 put += 1;
