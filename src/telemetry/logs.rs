@@ -40,8 +40,9 @@ impl std::str::FromStr for AccessLog {
 
 /// The access log's writer. A request appends its line to a shared buffer, without a syscall
 /// and without waking anything; one `scimgate-access-log` thread writes what has gathered every
-/// `--access-log-flush-ms` (default 50) in one `write` (0: every line at once, by its request). A buffer that reaches [`FLUSH_AT`] is written at once by the
-/// request that filled it, so a writer that falls behind slows requests instead of losing lines.
+/// `--access-log-flush-ms` (default 50) in one `write` (0: every line at once, by its request).
+/// A buffer that reaches [`FLUSH_AT`] is written at once by the request that filled it, so a
+/// writer that falls behind slows requests instead of losing lines.
 /// Issue 15 measured the line-per-request `write` at ~6 µs of gateway CPU a request (of ~45);
 /// a writer thread woken per line cost as much in wake-ups. What a `kill -9` can lose is the
 /// last interval; a stop (SIGTERM, SIGQUIT) writes everything first ([`flush`]).
