@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod edge;
+pub mod pool;
 pub mod server;
 pub mod upstream;
 

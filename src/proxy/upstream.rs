@@ -2,6 +2,7 @@
 //! the tenant's timeout. Bodies go with a Content-Length (never chunked); answers are read whole,
 //! up to the tenant's `max_response_bytes`, past any 1xx; only idempotent requests are re-sent.
 
+use super::pool::{Pool, Target};
 use crate::flow::exchange::{
     Exchange, ExchangeError, UpstreamRequest, UpstreamResponse, MAX_TOKEN_ANSWER_BYTES,
 };
@@ -10,10 +11,10 @@ use crate::policy::Tenant;
 use crate::telemetry::metrics::UpstreamErrorKind;
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Method};
-use pingora::connectors::http::Connector;
-use pingora::connectors::ConnectorOptions;
+use pingora::connectors::{ConnectorOptions, TransportConnector};
 use pingora::http::RequestHeader;
 use pingora::protocols::http::client::HttpSession;
+use pingora::protocols::http::v1::client::HttpSession as Http1Session;
 use pingora::upstreams::peer::HttpPeer;
 use pingora::ErrorType;
 use std::collections::HashMap;
@@ -27,12 +28,13 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a resolved address is used before resolving again.
 const DNS_TTL: Duration = Duration::from_secs(30);
 
-/// Pooled connections to every target: one pool for targets verified with the system's trust
-/// store, one per private CA file.
+/// Pooled connections to every target: new ones through one connector for targets verified
+/// with the system's trust store and one per private CA file; idle ones in [`Pool`].
 pub struct UpstreamClient {
-    default: Connector,
+    default: TransportConnector,
     /// Grows when a reloaded policy names a new CA file.
-    by_ca: std::sync::RwLock<HashMap<PathBuf, Arc<Connector>>>,
+    by_ca: std::sync::RwLock<HashMap<PathBuf, Arc<TransportConnector>>>,
+    pool: Pool,
     dns: Mutex<HashMap<(String, u16), (SocketAddr, Instant)>>,
 }
 
@@ -92,8 +94,9 @@ impl UpstreamClient {
     /// `ca_files` must already be checked (policy compile does).
     pub fn new<'a>(ca_files: impl IntoIterator<Item = &'a PathBuf>) -> Self {
         let client = UpstreamClient {
-            default: Connector::new(connector_options(None)),
+            default: TransportConnector::new(connector_options(None)),
             by_ca: std::sync::RwLock::new(HashMap::new()),
+            pool: Pool::new(IDLE_TIMEOUT),
             dns: Mutex::new(HashMap::new()),
         };
         for p in ca_files {
@@ -112,8 +115,9 @@ impl UpstreamClient {
             .unwrap_or(true);
         if !known {
             if let Ok(mut m) = self.by_ca.write() {
-                m.entry(path.clone())
-                    .or_insert_with(|| Arc::new(Connector::new(connector_options(Some(path)))));
+                m.entry(path.clone()).or_insert_with(|| {
+                    Arc::new(TransportConnector::new(connector_options(Some(path))))
+                });
             }
         }
     }
@@ -165,12 +169,22 @@ impl UpstreamClient {
             .ca_file
             .as_ref()
             .and_then(|p| self.by_ca.read().ok().and_then(|m| m.get(p).cloned()));
-        let connector = private.as_deref().unwrap_or(&self.default);
+        let via = Via {
+            connector: private.as_deref().unwrap_or(&self.default),
+            pool: &self.pool,
+            peer: &peer,
+            target: Target {
+                addr,
+                tls: dest.tls,
+                sni: dest.host,
+                ca: up.ca_file.as_deref(),
+            },
+        };
         // A stale pooled connection: once more, on a fresh one (see `once` for which methods).
         let limit = dest.max_response_bytes;
         let resend = dest.resend || may_resend(&req.method);
-        match once(connector, &peer, req, limit, resend).await {
-            Err(Attempt::StaleReused) => match once(connector, &peer, req, limit, resend).await {
+        match once(&via, req, limit, resend).await {
+            Err(Attempt::StaleReused) => match once(&via, req, limit, resend).await {
                 Err(Attempt::StaleReused) => Err(ExchangeError::new(
                     UpstreamErrorKind::Connect,
                     "the SCIM target closed the connection",
@@ -244,18 +258,50 @@ fn invalid(detail: impl Into<String>) -> Attempt {
     ))
 }
 
+/// How one exchange reaches its target.
+struct Via<'a> {
+    /// Makes new connections (TCP, TLS with the tenant's trust).
+    connector: &'a TransportConnector,
+    /// Holds idle ones.
+    pool: &'a Pool,
+    peer: &'a HttpPeer,
+    target: Target<'a>,
+}
+
+impl Via<'_> {
+    /// An idle connection to the target, else a new one (`true`: reused).
+    async fn session(&self) -> pingora::Result<(HttpSession, bool)> {
+        let (stream, reused) = match self.pool.take(self.target) {
+            Some(s) => (s, true),
+            None => (self.connector.new_stream(self.peer).await?, false),
+        };
+        let h1 = Http1Session::new_with_options(stream, self.peer);
+        Ok((HttpSession::H1(h1), reused))
+    }
+
+    /// Keep the connection of a complete exchange when HTTP allows it (keep-alive, the whole
+    /// answer read, nothing read past it).
+    async fn release(&self, session: HttpSession) {
+        if let HttpSession::H1(mut h1) = session {
+            h1.respect_keepalive();
+            if let Some(stream) = h1.reuse().await {
+                self.pool.put(self.target, stream);
+            }
+        }
+    }
+}
+
 /// `resend`: the request may go again on a fresh connection after a stale pooled one failed.
 async fn once(
-    connector: &Connector,
-    peer: &HttpPeer,
+    via: &Via<'_>,
     req: &UpstreamRequest,
     limit: usize,
     resend: bool,
 ) -> Result<UpstreamResponse, Attempt> {
     // Until the head is written nothing has left: these failures are `unsent` (a POST or a
     // PATCH may then go again, `flow::retry`).
-    let (mut session, reused) = connector
-        .get_http_session(peer)
+    let (mut session, reused) = via
+        .session()
         .await
         .map_err(|e| Attempt::Failed(unsent(classify(&e, "connecting to"))))?;
     if !reused {
@@ -294,9 +340,7 @@ async fn once(
     // A HEAD, a 204 or a 304 declares a length it does not send.
     let has_body = req.method != Method::HEAD && !matches!(status, 204 | 304);
     let body = read_body(&mut session, &headers, has_body, limit).await?;
-    connector
-        .release_http_session(session, peer, Some(IDLE_TIMEOUT))
-        .await;
+    via.release(session).await;
     Ok(UpstreamResponse {
         status,
         headers,
