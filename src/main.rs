@@ -68,6 +68,12 @@ enum Command {
         /// Worker threads (default: the number of CPUs).
         #[arg(long)]
         threads: Option<usize>,
+        /// Let an idle worker thread take queued work from a busy one (tokio's work-stealing
+        /// scheduler). Off by default: each thread serves the connections it accepted from start
+        /// to end, with its own idle connections to the targets, which costs less per request.
+        /// Turn it on when a few requests are far heavier than the rest (large Bulk bodies).
+        #[arg(long)]
+        work_stealing: bool,
         /// Seconds a keep-alive IdP connection may stay idle between requests before it is
         /// closed (1..=3600).
         #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -213,6 +219,7 @@ fn main() -> ExitCode {
             tls_cert,
             tls_key,
             threads,
+            work_stealing,
             idle_timeout_s,
             body_timeout_ms,
             header_timeout_ms,
@@ -290,6 +297,7 @@ fn main() -> ExitCode {
                 tls_cert,
                 tls_key,
                 threads,
+                work_stealing,
                 idle_timeout_s,
                 body_timeout: std::time::Duration::from_millis(body_timeout_ms),
                 header_timeout: std::time::Duration::from_millis(header_timeout_ms),

@@ -160,6 +160,19 @@ fn gateway(up: &Faulty, extra_upstream: &str, rest: &str) -> Gateway {
     )
 }
 
+/// A gateway with one worker thread: idle connections to a target are kept per thread, so
+/// only then does a second request surely go out on the first one's connection.
+fn gateway_one_thread(up: &Faulty) -> Gateway {
+    Gateway::start_with(
+        &[(
+            "t.toml",
+            policy("t", "/t/scim/v2", TOKEN, &up.url(), "", ""),
+        )],
+        &[],
+        &["--threads", "1"],
+    )
+}
+
 fn get(gw: &Gateway, path: &str) -> Resp {
     call("GET", &gw.url(path), Some(TOKEN), &[], None)
 }
@@ -341,7 +354,7 @@ fn drops_the_second(n: usize, _: &str, _: &str) -> Act {
 #[test]
 fn a_post_on_a_reused_connection_that_dies_is_never_sent_twice() {
     let up = Faulty::start(drops_the_second);
-    let gw = gateway(&up, "", "");
+    let gw = gateway_one_thread(&up);
     assert_eq!(get(&gw, "/t/scim/v2/Users/1").status, 200);
     let r = call(
         "POST",
@@ -390,7 +403,7 @@ fn a_post_on_a_reused_connection_that_dies_is_never_sent_twice() {
 #[test]
 fn a_get_on_a_reused_connection_that_dies_is_sent_again_and_succeeds() {
     let up = Faulty::start(drops_the_second);
-    let gw = gateway(&up, "", "");
+    let gw = gateway_one_thread(&up);
     assert_eq!(get(&gw, "/t/scim/v2/Users/1").status, 200);
     let r = get(&gw, "/t/scim/v2/Users/1");
     assert_eq!(r.status, 200, "{}", r.body);
@@ -783,5 +796,28 @@ fn a_50_mib_answer_is_a_502_quickly_and_the_gateway_stays_small() {
     );
     assert_eq!(upstream_errors(&gw, "timeout"), 0);
     assert!(!gw.log().contains("panicked"));
+    still_serves(&gw);
+}
+
+#[test]
+fn with_work_stealing_the_gateway_serves_and_reuses_the_same() {
+    let up = Faulty::start(drops_the_second);
+    let gw = Gateway::start_with(
+        &[(
+            "t.toml",
+            policy("t", "/t/scim/v2", TOKEN, &up.url(), "", ""),
+        )],
+        &[],
+        &["--threads", "1", "--work-stealing"],
+    );
+    assert_eq!(get(&gw, "/t/scim/v2/Users/1").status, 200);
+    let r = get(&gw, "/t/scim/v2/Users/1");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let gets: Vec<(usize, usize)> = up.seen().iter().map(|s| (s.conn, s.n)).collect();
+    assert_eq!(
+        gets,
+        vec![(1, 1), (1, 2), (2, 1)],
+        "retried on a fresh connection"
+    );
     still_serves(&gw);
 }

@@ -25,6 +25,8 @@ pub struct ServeOptions {
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub threads: usize,
+    /// tokio's work-stealing scheduler, instead of one single-threaded runtime per thread.
+    pub work_stealing: bool,
     /// Seconds an IdP keep-alive connection may stay idle between requests.
     pub idle_timeout_s: u64,
     /// How long a whole request body may take to arrive.
@@ -94,6 +96,7 @@ pub fn serve(
         threads: opts.threads.max(1),
         grace_period_seconds: Some(1),
         graceful_shutdown_timeout_seconds: Some(5),
+        work_stealing: opts.work_stealing,
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(Opt::default(), conf);

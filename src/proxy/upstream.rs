@@ -142,7 +142,9 @@ impl UpstreamClient {
         let budget = req.deadline.map_or(up.timeout, |d| {
             d.saturating_duration_since(Instant::now()).min(up.timeout)
         });
-        match tokio::time::timeout(budget, self.exchange_with_retry(up, dest, req)).await {
+        // Pingora's timer wheel (10 ms ticks, one thread): a tokio timer per request woke the
+        // reactor with an eventfd write when it became the earliest.
+        match pingora::time::timeout(budget, self.exchange_with_retry(up, dest, req)).await {
             Ok(r) => r,
             Err(_) => Err(ExchangeError::new(
                 UpstreamErrorKind::Timeout,
@@ -399,16 +401,27 @@ async fn read_body(
     if has_body && declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
+    // An answer that came in one piece (most do: the first read takes 16 KiB) is kept as it
+    // came, without a copy.
+    let mut first: Option<Bytes> = None;
     let mut body = BytesMut::new();
     loop {
         match session.read_response_body().await {
             Ok(Some(chunk)) => {
-                if body.len().saturating_add(chunk.len()) > limit {
+                let so_far = first.as_ref().map_or(body.len(), Bytes::len);
+                if so_far.saturating_add(chunk.len()) > limit {
                     return Err(too_large());
                 }
-                body.extend_from_slice(&chunk);
+                if body.is_empty() && first.is_none() {
+                    first = Some(chunk);
+                } else {
+                    if let Some(f) = first.take() {
+                        body.extend_from_slice(&f);
+                    }
+                    body.extend_from_slice(&chunk);
+                }
             }
-            Ok(None) => return Ok(body.freeze()),
+            Ok(None) => return Ok(first.unwrap_or_else(|| body.freeze())),
             Err(e) => return Err(Attempt::Failed(classify(&e, "reading the answer of"))),
         }
     }

@@ -315,9 +315,13 @@ impl Gateway {
                 &format!("127.0.0.1:{port}"),
                 "--admin",
                 &format!("127.0.0.1:{admin}"),
-                "--threads",
-                "2",
             ])
+            // Two worker threads unless the test asks for its own number.
+            .args(if args.contains(&"--threads") {
+                &[][..]
+            } else {
+                &["--threads", "2"][..]
+            })
             .args(args)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())

@@ -585,6 +585,19 @@ pub fn current_handle() -> Handle {
     }
 }
 
+/// The [Handle]s of every thread of the current runtime: all threads of a `NoSteal` runtime,
+/// or the one [Handle] of a `Steal` runtime. This function will panic if called outside any
+/// runtime.
+///
+/// scimgate's patch: lets a service start one accept loop per thread, so that a connection
+/// is served by the thread whose reactor accepted it.
+pub fn current_handles() -> Vec<Handle> {
+    match CURRENT_HANDLE.get().and_then(|pools| pools.get()) {
+        Some(pools) => pools.to_vec(),
+        None => vec![Handle::current()],
+    }
+}
+
 type Control = (Sender<Duration>, JoinHandle<()>);
 type Pools = Arc<OnceCell<Box<[Handle]>>>;
 

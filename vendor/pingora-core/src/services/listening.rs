@@ -34,7 +34,7 @@ use crate::services::Service as ServiceTrait;
 use async_trait::async_trait;
 use log::{debug, error, info};
 use pingora_error::Result;
-use pingora_runtime::current_handle;
+use pingora_runtime::current_handles;
 use pingora_timeout::timeout;
 use std::fs::Permissions;
 use std::sync::Arc;
@@ -229,7 +229,10 @@ impl<A: ServerApp + Send + Sync + 'static> Service<A> {
                 Ok(io) => {
                     let app = app_logic.clone();
                     let shutdown = shutdown.clone();
-                    current_handle().spawn(async move {
+                    // scimgate's patch: the connection is served on this thread, whose reactor
+                    // the accepted socket is registered with. Each thread of a no-steal runtime
+                    // runs its own accept loop (start_service), so connections still spread.
+                    tokio::spawn(async move {
                         let peer_addr = io.peer_addr();
                         match timeout(Duration::from_secs(60), io.handshake()).await {
                             Ok(handshake) => {
@@ -282,7 +285,8 @@ impl<A: ServerApp + Send + Sync + 'static> ServiceTrait for Service<A> {
         shutdown: ShutdownWatch,
         listeners_per_fd: usize,
     ) {
-        let runtime = current_handle();
+        // scimgate's patch: every thread of the runtime, not one picked at random.
+        let runtimes = current_handles();
         let endpoints = self
             .listeners
             .build(
@@ -301,16 +305,18 @@ impl<A: ServerApp + Send + Sync + 'static> ServiceTrait for Service<A> {
         let mut handlers = Vec::new();
 
         endpoints.into_iter().for_each(|endpoint| {
-            for _ in 0..listeners_per_fd {
-                let shutdown = shutdown.clone();
-                let my_app_logic = app_logic.clone();
-                let endpoint = endpoint.clone();
+            for runtime in &runtimes {
+                for _ in 0..listeners_per_fd {
+                    let shutdown = shutdown.clone();
+                    let my_app_logic = app_logic.clone();
+                    let endpoint = endpoint.clone();
 
-                let jh = runtime.spawn(async move {
-                    Self::run_endpoint(my_app_logic, endpoint, shutdown).await;
-                });
+                    let jh = runtime.spawn(async move {
+                        Self::run_endpoint(my_app_logic, endpoint, shutdown).await;
+                    });
 
-                handlers.push(jh);
+                    handlers.push(jh);
+                }
             }
         });
 

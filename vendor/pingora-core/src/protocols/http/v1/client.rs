@@ -31,6 +31,9 @@ use crate::protocols::http::HttpTask;
 use crate::protocols::{Digest, SocketAddr, Stream, UniqueID, UniqueIDType};
 use crate::utils::{BufRef, KVRef};
 
+/// scimgate's patch: the size of the first read of an answer, head and body.
+const INIT_RESPONSE_READ_SIZE: usize = 16 * 1024;
+
 /// The HTTP 1.x client session
 pub struct HttpSession {
     buf: Bytes,
@@ -376,7 +379,13 @@ impl HttpSession {
                 ));
             }
 
-            if self
+            if self.response_header_read_buf.capacity() == 0 {
+                // scimgate's patch: the first read takes the head and, for most answers, the
+                // whole body with it (one recv instead of two for a body of a few KiB; what is
+                // read past the head is the preread body).
+                self.response_header_read_buf
+                    .reserve(INIT_RESPONSE_READ_SIZE);
+            } else if self
                 .response_header_read_buf
                 .capacity()
                 .saturating_sub(self.response_header_read_buf.len())
