@@ -10,7 +10,7 @@ use super::rules::{Kind, KindRules, NullMode, Rules};
 use super::Stats;
 use crate::scim::error::{ScimError, ScimType};
 use crate::scim::expr::ParseOptions;
-use crate::scim::expr::{parse_path_with, AttrPath, PatchPath};
+use crate::scim::expr::{parse_path_with, PatchPath};
 use crate::scim::value;
 use serde_json::{Map, Value};
 
@@ -96,6 +96,15 @@ fn one_op(
 fn same(a: &PatchPath, b: &PatchPath) -> bool {
     match (a, b) {
         (PatchPath::Attr(x), PatchPath::Attr(y)) => value::attr_eq(x, y, None),
+        // Written out, an attribute path has no `[` and a value path has one: never the same.
+        (PatchPath::Attr(_), PatchPath::ValuePath { .. })
+        | (PatchPath::ValuePath { .. }, PatchPath::Attr(_)) => false,
+        // Value paths on different attributes (the common case) differ without writing them.
+        (PatchPath::ValuePath { attr: x, .. }, PatchPath::ValuePath { attr: y, .. })
+            if !value::attr_eq(x, y, None) =>
+        {
+            false
+        }
         _ => {
             a.to_string().eq_ignore_ascii_case(&b.to_string()) || {
                 // Compare value paths with the core URN stripped from their attribute.
@@ -114,18 +123,10 @@ fn same(a: &PatchPath, b: &PatchPath) -> bool {
     }
 }
 
-/// The attribute (urn + name, no sub) a path is about.
-fn base(p: &PatchPath) -> AttrPath {
-    AttrPath {
-        sub: None,
-        ..p.attr().clone()
-    }
-}
-
 /// Does rule path `r` cover the whole of operation path `p` (same path, or `r` is its attribute)?
 fn covers(r: &PatchPath, p: &PatchPath) -> bool {
     same(r, p)
-        || matches!(r, PatchPath::Attr(a) if a.sub.is_none() && value::attr_eq(a, &base(p), None))
+        || matches!(r, PatchPath::Attr(a) if a.sub.is_none() && value::attr_base_eq(a, p.attr(), None))
 }
 
 /// Does rule path `r` lie strictly inside operation path `p`?
@@ -141,7 +142,7 @@ fn under(r: &PatchPath, p: &PatchPath) -> bool {
     }
     match p {
         PatchPath::Attr(pa) if pa.sub.is_none() => {
-            !same(r, p) && value::attr_eq(&base(r), pa, None)
+            !same(r, p) && value::attr_base_eq(r.attr(), pa, None)
         }
         _ => false,
     }
@@ -154,7 +155,7 @@ fn mapped_path(kr: &KindRules, p: &PatchPath) -> Option<PatchPath> {
     }
     kr.maps.iter().find_map(|m| match (&m.from, &m.to) {
         (PatchPath::Attr(f), PatchPath::Attr(t))
-            if f.sub.is_none() && t.sub.is_none() && value::attr_eq(f, &base(p), None) =>
+            if f.sub.is_none() && t.sub.is_none() && value::attr_base_eq(f, p.attr(), None) =>
         {
             let mut renamed = p.clone();
             match &mut renamed {
@@ -235,7 +236,7 @@ fn set_op(
     let transformed = kr
         .transforms
         .iter()
-        .any(|t| value::attr_eq(&base(&t.path), &base(&path), None) || under(&t.path, &path));
+        .any(|t| value::attr_base_eq(t.path.attr(), path.attr(), None) || under(&t.path, &path));
     if inside {
         // Rewrite as a path-less operation on the partial resource {path: value}.
         if let Some(mut temp) = wrap(&path, val.clone()) {

@@ -24,18 +24,29 @@ pub fn is_core_urn(urn: &str) -> bool {
 /// Equal ignoring case, where a path qualified with the core URN equals its unqualified form.
 /// `core_urn: None` means the standard core URNs ([`is_core_urn`]).
 pub fn attr_eq(a: &AttrPath, b: &AttrPath, core_urn: Option<&str>) -> bool {
-    let strip = |p: &AttrPath| {
-        let is_core =
-            |u: &str| core_urn.map_or_else(|| is_core_urn(u), |c| u.eq_ignore_ascii_case(c));
-        match &p.urn {
-            Some(u) if is_core(u) => AttrPath {
-                urn: None,
-                ..p.clone()
-            },
-            _ => p.clone(),
-        }
+    attr_eq_with(a, b, core_urn, true)
+}
+
+/// [`attr_eq`] on the attributes only (URN and name), whatever their sub-attributes.
+pub fn attr_base_eq(a: &AttrPath, b: &AttrPath, core_urn: Option<&str>) -> bool {
+    attr_eq_with(a, b, core_urn, false)
+}
+
+fn attr_eq_with(a: &AttrPath, b: &AttrPath, core_urn: Option<&str>, subs: bool) -> bool {
+    // `AttrPath::eq_ignore_case` with a core URN taken as none, without copying either path.
+    let is_core = |u: &str| core_urn.map_or_else(|| is_core_urn(u), |c| u.eq_ignore_ascii_case(c));
+    let (ua, ub) = (
+        a.urn.as_deref().filter(|u| !is_core(u)),
+        b.urn.as_deref().filter(|u| !is_core(u)),
+    );
+    let opt_eq = |x: Option<&str>, y: Option<&str>| match (x, y) {
+        (Some(x), Some(y)) => x.eq_ignore_ascii_case(y),
+        (None, None) => true,
+        _ => false,
     };
-    strip(a).eq_ignore_case(&strip(b))
+    a.name.eq_ignore_ascii_case(&b.name)
+        && (!subs || opt_eq(a.sub.as_deref(), b.sub.as_deref()))
+        && opt_eq(ua, ub)
 }
 
 // ---------------------------------------------------------------------------------------------
