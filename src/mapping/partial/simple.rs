@@ -16,11 +16,13 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 use std::borrow::Cow;
 
-/// A member's value: as the target wrote it, an object being changed, or a rebuilt `schemas`.
+/// A member's value: as the target wrote it, an object being changed, or a rebuilt `schemas`
+/// (as a `Value`, or already written out as JSON text).
 enum Node<'a> {
     Raw(&'a RawValue),
     Object(Vec<(Cow<'a, str>, Node<'a>)>),
     Json(Value),
+    Text(Vec<u8>),
 }
 
 impl Node<'_> {
@@ -28,7 +30,7 @@ impl Node<'_> {
         match self {
             Node::Raw(r) => r.get() == "null",
             Node::Json(v) => v.is_null(),
-            Node::Object(_) => false,
+            Node::Object(_) | Node::Text(_) => false,
         }
     }
 
@@ -42,6 +44,7 @@ impl Node<'_> {
                     .map(|rest| rest.trim_start().starts_with('}'))
             }
             Node::Json(v) => v.as_object().map(serde_json::Map::is_empty),
+            Node::Text(_) => None,
         }
     }
 
@@ -49,6 +52,7 @@ impl Node<'_> {
         match self {
             Node::Raw(r) => out.extend_from_slice(r.get().as_bytes()),
             Node::Json(v) => serde_json::to_writer(&mut *out, v).map_err(drop)?,
+            Node::Text(t) => out.extend_from_slice(t),
             Node::Object(members) => {
                 out.push(b'{');
                 for (i, (k, v)) in members.iter().enumerate() {
@@ -218,6 +222,61 @@ pub(super) fn apply(
 /// `fix_schemas` on the members: drop empty or null extension objects, make `schemas` list the
 /// core URN and the extensions in use.
 fn fix_schemas(top: &mut Object<'_>, core_urn: &str) -> Option<()> {
+    // Only empty or null extension objects go, none of which is in use below.
+    top.retain(|(k, n)| {
+        let empty = n.is_null() || n.object_empty() == Some(true);
+        !(empty && is_urn_key(k) && !k.eq_ignore_ascii_case(core_urn))
+    });
+    let in_use: Vec<&str> = top
+        .iter()
+        .filter(|(k, n)| {
+            is_urn_key(k) && n.object_empty() == Some(false) && !k.eq_ignore_ascii_case(core_urn)
+        })
+        .map(|(k, _)| k.as_ref())
+        .collect();
+    let at = find(top, "schemas");
+    // The URNs as the target wrote them, borrowed. Anything else (a value not a string, an
+    // escape in one) goes the `Value` way.
+    let listed: Vec<&str> = match at.and_then(|i| top.get(i)).map(|(_, n)| n) {
+        Some(Node::Raw(r)) if r.get().starts_with('[') => {
+            match serde_json::from_str::<Vec<&str>>(r.get()) {
+                Ok(v) => v,
+                Err(_) => return fix_schemas_values(top, core_urn),
+            }
+        }
+        Some(Node::Json(_)) => return fix_schemas_values(top, core_urn),
+        Some(n) if !n.is_null() => return Some(()),
+        _ if in_use.is_empty() => return Some(()),
+        _ => vec![core_urn],
+    };
+    let used = |s: &str| in_use.iter().any(|u| u.eq_ignore_ascii_case(s));
+    let mut text = Vec::with_capacity(64 * (listed.len() + in_use.len()));
+    text.push(b'[');
+    let mut first = true;
+    let mut item = |text: &mut Vec<u8>, s: &str| {
+        if !std::mem::take(&mut first) {
+            text.push(b',');
+        }
+        serde_json::to_writer(&mut *text, s).map_err(drop)
+    };
+    for s in listed
+        .iter()
+        .filter(|s| s.eq_ignore_ascii_case(core_urn) || used(s))
+    {
+        item(&mut text, s).ok()?;
+    }
+    for urn in &in_use {
+        if !listed.iter().any(|s| s.eq_ignore_ascii_case(urn)) {
+            item(&mut text, urn).ok()?;
+        }
+    }
+    text.push(b']');
+    set(top, "schemas", Node::Text(text));
+    Some(())
+}
+
+/// [`fix_schemas`] for a `schemas` that holds more than strings (or was already rebuilt).
+fn fix_schemas_values(top: &mut Object<'_>, core_urn: &str) -> Option<()> {
     let in_use: Vec<String> = top
         .iter()
         .filter(|(k, n)| {
@@ -225,10 +284,6 @@ fn fix_schemas(top: &mut Object<'_>, core_urn: &str) -> Option<()> {
         })
         .map(|(k, _)| k.to_string())
         .collect();
-    top.retain(|(k, n)| {
-        let empty = n.is_null() || n.object_empty() == Some(true);
-        !(empty && is_urn_key(k) && !k.eq_ignore_ascii_case(core_urn))
-    });
     let at = find(top, "schemas");
     let mut schemas = match at.and_then(|i| top.get(i)).map(|(_, n)| n) {
         Some(Node::Raw(r)) if r.get().starts_with('[') => {
