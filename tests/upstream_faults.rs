@@ -821,3 +821,43 @@ fn with_work_stealing_the_gateway_serves_and_reuses_the_same() {
     );
     still_serves(&gw);
 }
+
+/// Two idle connections, both dead by the time they are used: the retry goes out on a new
+/// connection, not on the other dead one.
+#[test]
+fn the_retry_after_a_dead_pooled_connection_takes_a_new_one() {
+    let up = Faulty::start(|n: usize, _: &str, _: &str| {
+        if n == 1 {
+            // In two parts, 50 ms apart: two requests at once need two connections.
+            let whole = answer("200 OK", &[], br#"{"id":"1"}"#);
+            let (head, body) = whole.split_at(whole.len() - 3);
+            Act::Send(vec![head.to_vec(), body.to_vec()])
+        } else {
+            Act::Close
+        }
+    });
+    let gw = gateway_one_thread(&up);
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| get(&gw, "/t/scim/v2/Users/1").status);
+        let b = s.spawn(|| get(&gw, "/t/scim/v2/Users/1").status);
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert_eq!((a, b), (200, 200));
+    let seen: Vec<(usize, usize)> = up.seen().iter().map(|s| (s.conn, s.n)).collect();
+    assert_eq!(seen.len(), 2);
+    assert!(
+        seen.iter().all(|&(_, n)| n == 1),
+        "two connections: {seen:?}"
+    );
+    let r = get(&gw, "/t/scim/v2/Users/1");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let after: Vec<(usize, usize)> = up.seen().iter().skip(2).map(|s| (s.conn, s.n)).collect();
+    assert_eq!(
+        after.len(),
+        2,
+        "one dead idle connection, then a new one: {after:?}"
+    );
+    assert_eq!(after[0].1, 2, "first on an idle connection: {after:?}");
+    assert_eq!(after[1], (3, 1), "then on a new connection: {after:?}");
+    still_serves(&gw);
+}

@@ -185,8 +185,8 @@ impl UpstreamClient {
         // A stale pooled connection: once more, on a fresh one (see `once` for which methods).
         let limit = dest.max_response_bytes;
         let resend = dest.resend || may_resend(&req.method);
-        match once(&via, req, limit, resend).await {
-            Err(Attempt::StaleReused) => match once(&via, req, limit, resend).await {
+        match once(&via, req, limit, resend, false).await {
+            Err(Attempt::StaleReused) => match once(&via, req, limit, resend, true).await {
                 Err(Attempt::StaleReused) => Err(ExchangeError::new(
                     UpstreamErrorKind::Connect,
                     "the SCIM target closed the connection",
@@ -271,9 +271,15 @@ struct Via<'a> {
 }
 
 impl Via<'_> {
-    /// An idle connection to the target, else a new one (`true`: reused).
-    async fn session(&self) -> pingora::Result<(HttpSession, bool)> {
-        let (stream, reused) = match self.pool.take(self.target) {
+    /// An idle connection to the target, else a new one (`true`: reused). `fresh`: a new one
+    /// in any case (the retry after a pooled one turned out dead: the others may be too).
+    async fn session(&self, fresh: bool) -> pingora::Result<(HttpSession, bool)> {
+        let idle = if fresh {
+            None
+        } else {
+            self.pool.take(self.target)
+        };
+        let (stream, reused) = match idle {
             Some(s) => (s, true),
             None => (self.connector.new_stream(self.peer).await?, false),
         };
@@ -294,16 +300,18 @@ impl Via<'_> {
 }
 
 /// `resend`: the request may go again on a fresh connection after a stale pooled one failed.
+/// `fresh`: on a new connection, not an idle one.
 async fn once(
     via: &Via<'_>,
     req: &UpstreamRequest,
     limit: usize,
     resend: bool,
+    fresh: bool,
 ) -> Result<UpstreamResponse, Attempt> {
     // Until the head is written nothing has left: these failures are `unsent` (a POST or a
     // PATCH may then go again, `flow::retry`).
     let (mut session, reused) = via
-        .session()
+        .session(fresh)
         .await
         .map_err(|e| Attempt::Failed(unsent(classify(&e, "connecting to"))))?;
     if !reused {
