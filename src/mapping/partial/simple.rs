@@ -241,10 +241,16 @@ fn fix_schemas(top: &mut Object<'_>, core_urn: &str) -> Option<()> {
         Some(Node::Raw(r)) if r.get().starts_with('[') => {
             match serde_json::from_str::<Vec<&str>>(r.get()) {
                 Ok(v) => v,
-                Err(_) => return fix_schemas_values(top, core_urn),
+                Err(_) => {
+                    let in_use = in_use.iter().map(|u| u.to_string()).collect();
+                    return fix_schemas_values(top, core_urn, in_use);
+                }
             }
         }
-        Some(Node::Json(_)) => return fix_schemas_values(top, core_urn),
+        Some(Node::Json(_)) => {
+            let in_use = in_use.iter().map(|u| u.to_string()).collect();
+            return fix_schemas_values(top, core_urn, in_use);
+        }
         Some(n) if !n.is_null() => return Some(()),
         _ if in_use.is_empty() => return Some(()),
         _ => vec![core_urn],
@@ -275,15 +281,9 @@ fn fix_schemas(top: &mut Object<'_>, core_urn: &str) -> Option<()> {
     Some(())
 }
 
-/// [`fix_schemas`] for a `schemas` that holds more than strings (or was already rebuilt).
-fn fix_schemas_values(top: &mut Object<'_>, core_urn: &str) -> Option<()> {
-    let in_use: Vec<String> = top
-        .iter()
-        .filter(|(k, n)| {
-            is_urn_key(k) && n.object_empty() == Some(false) && !k.eq_ignore_ascii_case(core_urn)
-        })
-        .map(|(k, _)| k.to_string())
-        .collect();
+/// [`fix_schemas`] for a `schemas` that holds more than strings (or was already rebuilt), with
+/// the extensions `in_use` it found.
+fn fix_schemas_values(top: &mut Object<'_>, core_urn: &str, in_use: Vec<String>) -> Option<()> {
     let at = find(top, "schemas");
     let mut schemas = match at.and_then(|i| top.get(i)).map(|(_, n)| n) {
         Some(Node::Raw(r)) if r.get().starts_with('[') => {
