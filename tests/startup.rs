@@ -96,6 +96,21 @@ fn bad_listen_addresses_and_tls_files_are_clear_errors() {
     );
     let e = serve_err(&["--listen", "127.0.0.1:0", "--tls-listen", "127.0.0.1:0"]);
     assert!(e.contains("go together"), "{e}");
+    // Two listeners on one address: refused before either is opened.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port();
+    drop(free);
+    let same = format!("127.0.0.1:{port}");
+    let e = serve_err(&["--listen", &same, "--admin", &same]);
+    assert!(
+        e.contains(&format!(
+            "--listen {same} and --admin {same} share a port: each listener needs its own address"
+        )),
+        "{e}"
+    );
+    let any = format!("0.0.0.0:{port}");
+    let e = serve_err(&["--listen", &same, "--admin", &any]);
+    assert!(e.contains("share a port"), "{e}");
 }
 
 #[test]

@@ -21,7 +21,10 @@ fn https_targets_are_verified_and_private_cas_are_trusted_by_ca_file() {
         policy("inner", "/inner", "inner-token", &rec.url(), "", ""),
     )
     .unwrap();
-    let (tls_port, plain_port) = (free_port(), free_port());
+    let tls_port = free_port();
+    let plain_port = std::iter::repeat_with(free_port)
+        .find(|&p| p != tls_port)
+        .unwrap_or(tls_port);
     let mut inner = Command::new(env!("CARGO_BIN_EXE_scimgate"))
         .args(["serve", "--policies"])
         .arg(inner_dir.path())

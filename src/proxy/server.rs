@@ -84,6 +84,12 @@ pub fn serve(
         }
     };
 
+    distinct_listeners(&[
+        ("--listen", Some(&opts.listen)),
+        ("--admin", opts.admin.as_ref()),
+        ("--tls-listen", opts.tls_listen.as_ref()),
+    ])?;
+
     let ca_files: Vec<PathBuf> = policies
         .tenants
         .iter()
@@ -230,6 +236,28 @@ fn idp_listener(addr: &str) -> pingora::listeners::ListenerConfig {
 const IDP_WRITE_BUFFER: usize = 16 * 1024;
 
 /// The address parses and is free now (Pingora would only fail later, less clearly).
+/// No two listeners on one address. Each was checked alone by [`check_listen`], and Pingora
+/// hands a second listener on an address it already listens on the same socket, so the IdP
+/// listener and the console would take turns answering each other's connections. A port
+/// given as 0 is any free one and never clashes.
+fn distinct_listeners(listeners: &[(&str, Option<&String>)]) -> Result<(), ServeError> {
+    let parsed: Vec<(&str, SocketAddr)> = listeners
+        .iter()
+        .filter_map(|(flag, addr)| Some((*flag, (*addr)?.parse().ok()?)))
+        .collect();
+    for (i, (flag_a, a)) in parsed.iter().enumerate() {
+        for (flag_b, b) in parsed.iter().skip(i + 1) {
+            let overlap = a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified();
+            if a.port() != 0 && a.port() == b.port() && overlap {
+                return Err(ServeError::Config(format!(
+                    "{flag_a} {a} and {flag_b} {b} share a port: each listener needs its own address"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn check_listen(addr: &str, flag: &str) -> Result<(), ServeError> {
     let parsed: SocketAddr = addr
         .parse()

@@ -18,6 +18,30 @@ pub const SCIM_USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const SCIM_GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 
+/// Does process `pid` hold a listening TCP socket on `port` (Linux: `/proc/net/tcp*` and the
+/// process's descriptors)?
+pub fn listens(pid: u32, port: u16) -> bool {
+    let hex = format!(":{port:04X}");
+    let mut inodes = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // local_address, …, st (0A: LISTEN), …, inode
+            if f.len() > 9 && f[1].ends_with(&hex) && f[3] == "0A" {
+                inodes.push(format!("socket:[{}]", f[9]));
+            }
+        }
+    }
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.filter_map(Result::ok).any(|fd| {
+        std::fs::read_link(fd.path())
+            .is_ok_and(|l| inodes.iter().any(|i| l.to_string_lossy() == i.as_str()))
+    })
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -294,7 +318,30 @@ impl Gateway {
             .unwrap_or_else(|(code, err)| panic!("gateway exited ({code:?}):\n{err}"))
     }
 
+    /// Tests run side by side: a port `free_port` gave can be taken by another test's process
+    /// before this gateway binds it. The gateway then stops ("cannot listen on", or Pingora's
+    /// "failed to build listeners"), and it starts again on other ports, at most three times.
     pub fn try_start_with(
+        files: &[(&str, String)],
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Result<Self, (Option<i32>, String)> {
+        let mut tries = 0;
+        loop {
+            match Self::try_start_once(files, env, args) {
+                Err((_, log))
+                    if tries < 3
+                        && (log.contains("cannot listen on")
+                            || log.contains("failed to build listeners")) =>
+                {
+                    tries += 1;
+                }
+                done => return done,
+            }
+        }
+    }
+
+    fn try_start_once(
         files: &[(&str, String)],
         env: &[(&str, &str)],
         args: &[&str],
@@ -305,7 +352,11 @@ impl Gateway {
         for (name, text) in files {
             std::fs::write(pol.join(name), text).unwrap();
         }
-        let (port, admin) = (free_port(), free_port());
+        // Two calls can give the same port; the gateway refuses that, so draw again.
+        let port = free_port();
+        let admin = std::iter::repeat_with(free_port)
+            .find(|&a| a != port)
+            .unwrap_or(port);
         let log = dir.path().join("gateway.log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_scimgate"));
         cmd.args(["serve", "--policies"])
@@ -340,8 +391,9 @@ impl Gateway {
                 ));
             }
             // Pingora starts its services side by side: the admin listener can be up before
-            // the IdP listener, so wait for both.
-            if ureq::get(&ready).call().is_ok() && TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            // the IdP listener, so wait for both, and for the IdP port to be this gateway's
+            // (another test's process may have taken it between `free_port` and the bind).
+            if ureq::get(&ready).call().is_ok() && listens(child.id(), port) {
                 break;
             }
             assert!(Instant::now() < deadline, "scimgate not ready");

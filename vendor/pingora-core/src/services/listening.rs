@@ -287,14 +287,23 @@ impl<A: ServerApp + Send + Sync + 'static> ServiceTrait for Service<A> {
     ) {
         // scimgate's patch: every thread of the runtime, not one picked at random.
         let runtimes = current_handles();
-        let endpoints = self
+        // scimgate's patch: a listener that cannot be built (its address taken since the
+        // process checked it) ends the process. Stock 0.9.1 panics in this task, and the
+        // process goes on serving its other services without it.
+        let endpoints = match self
             .listeners
             .build(
                 #[cfg(unix)]
                 fds,
             )
             .await
-            .expect("Failed to build listeners");
+        {
+            Ok(endpoints) => endpoints,
+            Err(e) => {
+                error!("{}: failed to build listeners: {e}", self.name);
+                std::process::exit(1);
+            }
+        };
 
         let app_logic = self
             .app_logic
