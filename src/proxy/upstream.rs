@@ -166,7 +166,6 @@ impl UpstreamClient {
         let mut peer = HttpPeer::new(addr, dest.tls, dest.host.to_string());
         peer.options.connection_timeout = Some(up.connect_timeout);
         peer.options.total_connection_timeout = Some(up.connect_timeout);
-        peer.options.idle_timeout = Some(IDLE_TIMEOUT);
         let private = up
             .ca_file
             .as_ref()
