@@ -163,46 +163,44 @@ fn resource(
                     || key.eq_ignore_ascii_case(top_key(m.from.attr()))
             })
     };
+    // Every member goes in, in order: the untouched ones as their index, which no map and no
+    // `fix_schemas` reads or changes, so the members keep the order the whole-tree path gives
+    // them (an extension object a take empties and a put creates again goes last there too).
     let mut sub = Map::new();
     let mut len = 2;
-    for (key, raw) in &members.0 {
+    for (i, (key, raw)) in members.0.iter().enumerate() {
         len += key.len() + raw.get().len() + 4;
-        if touched(key) {
-            let v: Value = serde_json::from_str(raw.get()).map_err(drop)?;
-            sub.insert(key.to_string(), v);
-        }
+        let v = if touched(key) {
+            serde_json::from_str(raw.get()).map_err(drop)?
+        } else {
+            Value::from(i)
+        };
+        sub.insert(key.to_string(), v);
     }
     let mut sub = Value::Object(sub);
     super::resource::apply_response(rules, kind, &mut sub, stats);
-    let Value::Object(mut sub) = sub else {
+    let Value::Object(sub) = sub else {
         return Err(());
     };
     let mut out = Vec::with_capacity(len + len / 4);
     out.push(b'{');
     let mut first = true;
-    let mut member = |out: &mut Vec<u8>, key: &str, value: Option<&Value>, raw: &[u8]| {
+    for (key, v) in &sub {
         if !std::mem::take(&mut first) {
             out.push(b',');
         }
-        write_key(out, key);
-        match value {
-            Some(v) => serde_json::to_writer(&mut *out, v).map_err(drop),
-            None => {
-                out.extend_from_slice(raw);
-                Ok(())
-            }
+        write_key(&mut out, key);
+        let raw = if touched(key) {
+            None
+        } else {
+            v.as_u64()
+                .and_then(|i| usize::try_from(i).ok())
+                .and_then(|i| members.0.get(i))
+        };
+        match raw {
+            Some((_, raw)) => out.extend_from_slice(raw.get().as_bytes()),
+            None => serde_json::to_writer(&mut out, v).map_err(drop)?,
         }
-    };
-    for (key, raw) in &members.0 {
-        if !touched(key) {
-            member(&mut out, key, None, raw.get().as_bytes())?;
-        } else if let Some(v) = sub.shift_remove(key.as_ref()) {
-            member(&mut out, key, Some(&v), &[])?;
-        }
-    }
-    // What the maps added (an extension object, `schemas`): after the rest, as `insert` puts it.
-    for (key, v) in &sub {
-        member(&mut out, key, Some(v), &[])?;
     }
     out.push(b'}');
     Ok(Some(out))

@@ -231,3 +231,44 @@ fn duplicate_names_inside_an_extension_leave_the_byte_path() {
     let got: Value = serde_json::from_slice(&b).unwrap();
     assert_eq!(got.to_string(), v.to_string());
 }
+
+/// On the `Value` path, an extension object a take empties and a put makes again goes last, as
+/// on the whole tree, not back to its old place among the members no map touches.
+#[test]
+fn an_extension_emptied_and_made_again_goes_last_as_on_the_whole_tree() {
+    let text = format!(
+        r#"tenant = "t"
+route = "/t"
+[[map]]
+from = "{ENT}:department"
+to = "{WX}:extensionAttribute1"
+[[map]]
+from = "displayName"
+to = "{ENT}:costCenter"
+[auth]
+bearer_sha256 = ["5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"]
+[upstream]
+url = "http://127.0.0.1:8081/v2"
+"#
+    );
+    let t = compile_file(Path::new("t.toml"), &text).unwrap();
+    // The duplicate names send it to the `Value` path.
+    let body = format!(
+        r#"{{"{WX}":{{"extensionAttribute1":"a","EXTENSIONATTRIBUTE1":"b"}},"{ENT}":{{"costCenter":"c"}},"meta":{{"resourceType":"User"}}}}"#
+    );
+    let (want, n_want) = whole(&t.rules, "/Users/1", body.as_bytes());
+    let (p, n) = partial(&t.rules, "/Users/1", body.as_bytes());
+    let Partial::Mapped(b) = p else {
+        panic!("{p:?}")
+    };
+    let got: Value = serde_json::from_slice(&b).unwrap();
+    let keys: Vec<&str> = got
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, [WX, "meta", ENT, "displayName", "schemas"]);
+    assert_eq!(Some(got.to_string()), want);
+    assert_eq!(n, n_want);
+}
