@@ -89,18 +89,16 @@ pub fn record(method: &http::Method, seen: &Seen, reply: &Reply, elapsed: Durati
     metrics::REQUEST_DURATION
         .with_label_values(&[tenant, resource, method])
         .observe(elapsed.as_secs_f64());
-    tracing::info!(
-        target: "scimgate::access",
+    crate::telemetry::logs::access(&crate::telemetry::logs::AccessLine {
         tenant,
         resource,
-        resource_id = seen.resource_id.as_deref(),
+        resource_id: seen.resource_id.as_deref(),
         method,
         status,
-        upstream_status = seen.upstream_status,
-        upstream_ms = seen.upstream_ms,
-        duration_ms = elapsed.as_secs_f64() * 1000.0,
-        rules = seen.rules,
-        user_name = seen.user_name.as_deref(),
-        "request"
-    );
+        upstream_status: seen.upstream_status,
+        upstream_ms: seen.upstream_ms,
+        duration_ms: elapsed.as_secs_f64() * 1000.0,
+        rules: seen.rules,
+        user_name: seen.user_name.as_deref(),
+    });
 }
