@@ -94,19 +94,20 @@ impl ProxyHttp for Gateway {
             shaper: Some(&self.shaper),
             guard: Some(&self.guard),
         };
-        // The request head is copied once so the flow can read it while the body source
-        // borrows the session.
-        let head = session.req_header().clone();
-        let host = head
-            .headers
+        // What the flow reads of the request head is copied once, so it can read it while the
+        // body source borrows the session: not Pingora's map of the headers' spelling, which
+        // the flow never reads.
+        let head = session.req_header();
+        let (method, uri, headers) = (head.method.clone(), head.uri.clone(), head.headers.clone());
+        let host = headers
             .get("host")
             .and_then(|h| h.to_str().ok())
-            .or_else(|| head.uri.authority().map(|a| a.as_str()));
+            .or_else(|| uri.authority().map(|a| a.as_str()));
         let req = Incoming {
-            method: &head.method,
-            path: head.uri.path(),
-            query: head.uri.query(),
-            headers: &head.headers,
+            method: &method,
+            path: uri.path(),
+            query: uri.query(),
+            headers: &headers,
             host,
         };
         let mut body = SessionBody {
@@ -210,8 +211,9 @@ impl SessionBody<'_> {
 
 /// Write the answer; `keepalive` is how long the connection may then idle (Pingora's default
 /// after a request is forever), `None` closes it.
+/// The names are written as the flow spells them (lowercase), so no map of their spelling.
 async fn write(session: &mut Session, reply: Reply, keepalive: Option<u64>) -> Result<()> {
-    let mut header = ResponseHeader::build(reply.status, Some(reply.headers.len() + 2))?;
+    let mut header = ResponseHeader::build_no_case(reply.status, Some(reply.headers.len() + 2))?;
     for (name, value) in reply.headers {
         header.append_header(name, value)?;
     }

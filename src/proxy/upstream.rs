@@ -316,7 +316,8 @@ async fn once(
     if !reused {
         crate::telemetry::metrics::UPSTREAM_CONNECTIONS_OPENED.inc();
     }
-    let mut header = RequestHeader::build(
+    // The names are the flow's own, lowercase: no map of their spelling to keep.
+    let mut header = RequestHeader::build_no_case(
         req.method.clone(),
         req.path_and_query.as_bytes(),
         Some(req.headers.len()),

@@ -1,5 +1,6 @@
 //! Structured logs through `tracing`: text for people, `--log-format json` for collectors; and
-//! the access log, one JSON line per request (target `scimgate::access`), written where
+//! the access log, one JSON line per request (`"target":"scimgate::access"`, written by
+//! [`access`] itself rather than through a `tracing` event), written where
 //! `--access-log` says whatever `RUST_LOG` is, because it is the audit trail. Request logs carry
 //! tenant, endpoint family, method, status and timings: never tokens, secrets, query strings or
 //! bodies.
