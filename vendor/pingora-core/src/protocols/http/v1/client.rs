@@ -287,7 +287,8 @@ impl HttpSession {
                         // while header_refs doesn't as it is still empty
                         let _num_headers = populate_headers(base, &mut header_refs, resp.headers);
 
-                        let mut response_header = match ResponseHeader::build(
+                        // scimgate: no map of the names' spelling (never read).
+                        let mut response_header = match ResponseHeader::build_no_case(
                             resp.code.unwrap(),
                             Some(resp.headers.len()),
                         ) {
