@@ -44,7 +44,12 @@ pub fn response(rules: &Rules, rest: &str, body: &[u8], stats: &mut Stats) -> Pa
     if !rules.maps_responses() {
         return Partial::Unchanged;
     }
-    let Ok(top) = serde_json::from_slice::<Top>(body) else {
+    // UTF-8 checked once here: from a `&str`, serde_json borrows each member's raw text
+    // without checking it again (from bytes it would, member by member).
+    let Ok(text) = std::str::from_utf8(body) else {
+        return Partial::Whole;
+    };
+    let Ok(top) = serde_json::from_str::<Top>(text) else {
         return Partial::Whole;
     };
     if has_duplicates(top.0.iter().map(|(k, _)| k)) {
