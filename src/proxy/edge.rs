@@ -3,7 +3,7 @@
 //! Pingora's HTTP/1 loop bounds only each read of a request head (its keep-alive timeout,
 //! applied per read: a client sending one byte every few seconds keeps a connection forever),
 //! accepts heads up to 1 MiB and accepts connections until the descriptors run out. [`Edge`]
-//! is a [`ServerApp`] around Pingora's proxy app that runs the same HTTP/1 loop over a
+//! is a [`ServerApp`] around the gateway's HTTP app that runs Pingora's HTTP/1 loop over a
 //! [`Guarded`] stream and adds, per connection:
 //!
 //! - **a whole-head deadline** (`--header-timeout-ms`): from accept for the first request and
@@ -204,7 +204,7 @@ pub fn linger_on_close() {
     let _ = CURRENT.try_with(|c| c.linger.store(true, Ordering::Release));
 }
 
-/// Pingora's proxy app behind the edge.
+/// The gateway's HTTP app behind the edge.
 pub struct Edge<A> {
     app: Arc<A>,
     conns: Arc<Connections>,

@@ -1,5 +1,5 @@
 //! The only place that knows Pingora: the glue between a Pingora session and [`flow::serve`].
-//! Every request is answered in `request_filter`: the flow reads the body through
+//! Every request is answered in [`Gateway::serve`]: the flow reads the body through
 //! `SessionBody`, talks to the target through the pooled client ([`upstream`]), and the
 //! answer is written here. (Pingora's own proxy loop sends headers before the body and loses
 //! bodies over its 64 KiB replay buffer; see docs/ARCHITECTURE.md.)
@@ -15,9 +15,11 @@ use crate::policy::store::PolicyStore;
 use crate::scim::error::ScimError;
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
+use pingora::apps::{HttpPersistentSettings, HttpServerApp, ReusedHttpStream};
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
-use pingora::proxy::{ProxyHttp, Session};
+use pingora::protocols::http::ServerSession;
+use pingora::server::ShutdownWatch;
 use std::sync::Arc;
 use std::time::Duration;
 use upstream::UpstreamClient;
@@ -52,22 +54,74 @@ pub struct Gateway {
 }
 
 #[async_trait]
-impl ProxyHttp for Gateway {
-    type CTX = ();
+impl HttpServerApp for Gateway {
+    /// One request of an HTTP/1 connection ([`edge::Edge`] runs the connection's loop): read
+    /// the head, serve it, hand the connection back for the next one. This is Pingora's own
+    /// `HttpProxy::process_new_http` without what a gateway that answers every request itself
+    /// never uses (its proxy phases, cache, subrequests and response modules), which cost ~3 %
+    /// of a passthrough request's CPU (issue 15).
+    async fn process_new_http(
+        self: &Arc<Self>,
+        mut session: ServerSession,
+        shutdown: &ShutdownWatch,
+    ) -> Option<ReusedHttpStream> {
+        // A connection waiting for its next request closes when the server begins to stop.
+        let mut stopping = shutdown.clone();
+        let read = tokio::select! {
+            biased;
+            read = session.read_request() => read,
+            _ = stopping.changed() => return None,
+        };
+        match read {
+            Ok(true) => {}
+            // The client closed between requests.
+            Ok(false) => return None,
+            Err(e) => {
+                if matches!(e.etype, ErrorType::InvalidHTTPHeader) {
+                    // Written as a SCIM error by the edge (`edge::Guarded`).
+                    let _ = session.respond_error(400).await;
+                }
+                tracing::debug!(error = e.etype.as_str(), "request head not read");
+                session.shutdown().await;
+                return None;
+            }
+        }
+        if session.req_header().method == http::Method::CONNECT {
+            // Tunnels are not served (and CONNECT frames its message differently).
+            let _ = session.respond_error(405).await;
+            session.shutdown().await;
+            return None;
+        }
+        if *shutdown.borrow() {
+            session.set_keepalive(None);
+        }
+        match self.serve(&mut session).await {
+            Ok(()) => {
+                let settings = HttpPersistentSettings::for_session(&session);
+                session
+                    .finish()
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|s| ReusedHttpStream::from_reusable_stream(s, settings))
+            }
+            // The answer could not be written: the client is gone or stopped reading.
+            Err(e) => {
+                tracing::debug!(error = e.etype.as_str(), "answer not written");
+                None
+            }
+        }
+    }
+}
 
-    fn new_ctx(&self) -> Self::CTX {}
-
-    async fn early_request_filter(&self, session: &mut Session, _ctx: &mut ()) -> Result<()> {
+impl Gateway {
+    /// Serve one request whose head has been read, and write its answer.
+    async fn serve(&self, session: &mut ServerSession) -> Result<()> {
         edge::request_started();
         // A client that does not read its answer holds the connection no longer than one
         // that does not send its body.
-        let downstream = session.as_downstream_mut();
-        downstream.set_write_timeout(Some(self.body_timeout));
-        downstream.set_total_drain_timeout(Some(self.body_timeout));
-        Ok(())
-    }
-
-    async fn request_filter(&self, session: &mut Session, _ctx: &mut ()) -> Result<bool> {
+        session.set_write_timeout(Some(self.body_timeout));
+        session.set_total_drain_timeout(Some(self.body_timeout));
         if let Some(refusal) = ambiguous_framing(session) {
             let started = std::time::Instant::now();
             let reply = Reply::from(refusal);
@@ -78,8 +132,7 @@ impl ProxyHttp for Gateway {
                 &reply,
                 started.elapsed(),
             );
-            write(session, reply, None).await?;
-            return Ok(true);
+            return write(session, reply, None).await;
         }
         let policies = self.store.load();
         let gw = flow::Gateway {
@@ -116,33 +169,14 @@ impl ProxyHttp for Gateway {
         };
         let reply = flow::serve(&gw, &req, &mut body).await;
         // A body not read to its end leaves the connection unusable: close it.
-        let keepalive = session
-            .as_downstream_mut()
-            .is_body_done()
-            .then_some(self.idle_timeout_s.max(1));
-        write(session, reply, keepalive).await?;
-        Ok(true)
-    }
-
-    /// What Pingora's own error log says about a request: method and path, never the query
-    /// (filters carry user names) or headers.
-    fn request_summary(&self, session: &Session, _ctx: &()) -> String {
-        let req = session.req_header();
-        format!("{} {}", req.method, req.uri.path())
-    }
-
-    async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut ()) -> Result<Box<HttpPeer>> {
-        // Never reached: request_filter answers every request.
-        Error::e_explain(
-            ErrorType::InternalError,
-            "scimgate answers in request_filter",
-        )
+        let keepalive = session.is_body_done().then_some(self.idle_timeout_s.max(1));
+        write(session, reply, keepalive).await
     }
 }
 
 /// The request body of a Pingora session, whole within `timeout`.
 struct SessionBody<'a> {
-    session: &'a mut Session,
+    session: &'a mut ServerSession,
     timeout: Duration,
 }
 
@@ -185,7 +219,7 @@ impl SessionBody<'_> {
         if declared.is_some_and(|n| n > limit as u64) {
             return Err(too_large());
         }
-        let downstream = self.session.as_downstream_mut();
+        let downstream = &mut *self.session;
         downstream.set_read_timeout(Some(BODY_READ_TIMEOUT.min(self.timeout)));
         // Memory follows the bytes that arrive, not the length a client declares.
         let reserve = declared.map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
@@ -211,39 +245,56 @@ impl SessionBody<'_> {
 
 /// Write the answer; `keepalive` is how long the connection may then idle (Pingora's default
 /// after a request is forever), `None` closes it.
-/// The names are written as the flow spells them (lowercase), so no map of their spelling.
-async fn write(session: &mut Session, reply: Reply, keepalive: Option<u64>) -> Result<()> {
-    let mut header = ResponseHeader::build_no_case(reply.status, Some(reply.headers.len() + 2))?;
-    for (name, value) in reply.headers {
-        header.append_header(name, value)?;
-    }
-    header.insert_header("content-length", reply.body.len().to_string())?;
+async fn write(session: &mut ServerSession, reply: Reply, keepalive: Option<u64>) -> Result<()> {
+    let (header, body) = match head(&reply, keepalive) {
+        Ok(header) => (header, reply.body),
+        // A header value the flow took from the target that HTTP cannot carry: a SCIM error
+        // instead, whose head is the gateway's own.
+        Err(_) => {
+            let reply = Reply::from(ScimError::new(
+                502,
+                None,
+                "the target's answer carries a header that cannot be relayed",
+            ));
+            (head(&reply, keepalive)?, reply.body)
+        }
+    };
     match keepalive {
         // Only where keep-alive is on at all (not for `Connection: close` or a plain HTTP/1.0).
         Some(idle) if session.get_keepalive().is_some() => session.set_keepalive(Some(idle)),
         Some(_) => {}
         None => {
-            header.insert_header("connection", "close")?;
             session.set_keepalive(None);
             // Request bytes may be left unread: the client must still read this answer.
             edge::linger_on_close();
         }
     }
-    let empty = reply.body.is_empty();
-    session
-        .write_response_header(Box::new(header), empty)
-        .await?;
-    if !empty {
-        session.write_response_body(Some(reply.body), true).await?;
+    session.write_response_header(Box::new(header)).await?;
+    if !body.is_empty() {
+        session.write_response_body(body, true).await?;
     }
     Ok(())
+}
+
+/// The answer's head. The names are written as the flow spells them (lowercase), so no map of
+/// their spelling.
+fn head(reply: &Reply, keepalive: Option<u64>) -> Result<ResponseHeader> {
+    let mut header = ResponseHeader::build_no_case(reply.status, Some(reply.headers.len() + 2))?;
+    for (name, value) in &reply.headers {
+        header.append_header(*name, value.as_str())?;
+    }
+    header.insert_header("content-length", reply.body.len().to_string())?;
+    if keepalive.is_none() {
+        header.insert_header("connection", "close")?;
+    }
+    Ok(header)
 }
 
 /// Framing a server behind another could read differently (request smuggling): two
 /// Content-Lengths (even equal ones, which Pingora would merge), or Content-Length beside
 /// Transfer-Encoding (Pingora drops the Content-Length; the raw head still has it). Refused
 /// with 400, and the connection closes.
-fn ambiguous_framing(session: &Session) -> Option<ScimError> {
+fn ambiguous_framing(session: &ServerSession) -> Option<ScimError> {
     let headers = &session.req_header().headers;
     let mut lengths = headers.get_all(http::header::CONTENT_LENGTH).iter();
     let first = lengths.next();
@@ -253,7 +304,7 @@ fn ambiguous_framing(session: &Session) -> Option<ScimError> {
         ));
     }
     if headers.contains_key(http::header::TRANSFER_ENCODING) {
-        let raw = session.as_downstream().to_h1_raw();
+        let raw = session.to_h1_raw();
         let has_length = raw.split(|&b| b == b'\n').any(|line| {
             line.get(..15)
                 .is_some_and(|name| name.eq_ignore_ascii_case(b"content-length:"))

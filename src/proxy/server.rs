@@ -7,7 +7,6 @@ use super::upstream::UpstreamClient;
 use super::Gateway;
 use crate::policy::store::PolicyStore;
 use crate::policy::Policies;
-use pingora::proxy::http_proxy;
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::Server;
 use pingora::services::listening::Service;
@@ -132,23 +131,20 @@ pub fn serve(
         header_timeout: opts.header_timeout,
         max_header_bytes: opts.max_header_bytes,
     };
-    let app = http_proxy(
-        &server.configuration,
-        Gateway {
-            store: store.clone(),
-            client: client.clone(),
-            limiter: limiter.clone(),
-            backoff: backoff.clone(),
-            tokens: opts.tokens.clone(),
-            upstream_tokens: upstream_tokens.clone(),
-            tls: false,
-            idle_timeout_s: opts.idle_timeout_s,
-            body_timeout: opts.body_timeout,
-            exchanges: exchanges.clone(),
-            shaper: shaper.clone(),
-            guard: guard.clone(),
-        },
-    );
+    let app = Gateway {
+        store: store.clone(),
+        client: client.clone(),
+        limiter: limiter.clone(),
+        backoff: backoff.clone(),
+        tokens: opts.tokens.clone(),
+        upstream_tokens: upstream_tokens.clone(),
+        tls: false,
+        idle_timeout_s: opts.idle_timeout_s,
+        body_timeout: opts.body_timeout,
+        exchanges: exchanges.clone(),
+        shaper: shaper.clone(),
+        guard: guard.clone(),
+    };
     let mut plain = Service::new(
         "scimgate".to_string(),
         Edge::new(app, conns.clone(), limits, "idp"),
@@ -157,23 +153,20 @@ pub fn serve(
     server.add_service(plain);
 
     if let Some((addr, cert, key)) = tls {
-        let app = http_proxy(
-            &server.configuration,
-            Gateway {
-                store: store.clone(),
-                client,
-                limiter,
-                backoff,
-                tokens: opts.tokens.clone(),
-                upstream_tokens,
-                tls: true,
-                idle_timeout_s: opts.idle_timeout_s,
-                body_timeout: opts.body_timeout,
-                exchanges: exchanges.clone(),
-                shaper,
-                guard: guard.clone(),
-            },
-        );
+        let app = Gateway {
+            store: store.clone(),
+            client,
+            limiter,
+            backoff,
+            tokens: opts.tokens.clone(),
+            upstream_tokens,
+            tls: true,
+            idle_timeout_s: opts.idle_timeout_s,
+            body_timeout: opts.body_timeout,
+            exchanges: exchanges.clone(),
+            shaper,
+            guard: guard.clone(),
+        };
         let mut secure = Service::new(
             "scimgate-tls".to_string(),
             Edge::new(app, conns, limits, "idp-tls"),
