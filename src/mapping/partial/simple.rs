@@ -97,22 +97,38 @@ fn find(map: &Object<'_>, name: &str) -> Option<usize> {
 }
 
 /// Like `set_ci`: overwrite in place keeping the spelling, or add `name` last.
-fn set<'a>(map: &mut Object<'a>, name: &str, value: Node<'a>) {
+fn set<'a>(map: &mut Object<'a>, name: &'a str, value: Node<'a>) {
     match find(map, name).and_then(|i| map.get_mut(i)) {
         Some(slot) => slot.1 = value,
-        None => map.push((Cow::Owned(name.to_owned()), value)),
+        None => map.push((name_of(name), value)),
     }
+}
+
+/// A name from the rules as a member name: borrowed (written as it is, see `write_name`) when
+/// JSON needs no escape in it, as attribute names and URNs do not.
+fn name_of(name: &str) -> Cow<'_, str> {
+    if plain(name) {
+        Cow::Borrowed(name)
+    } else {
+        Cow::Owned(name.to_owned())
+    }
+}
+
+/// Printable ASCII without `"` or `\\`: text JSON carries as it is.
+fn plain(s: &str) -> bool {
+    s.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
 }
 
 /// `None`: not for this path (a map that applies is not simple, an object it reaches has
 /// duplicate names). `Some(None)`: nothing was taken, nothing changes. `Some(Some(json))`.
-pub(super) fn apply(
-    maps: &[MapRule],
+pub(super) fn apply<'a>(
+    maps: &'a [MapRule],
     kind: Kind,
-    members: &Members<'_>,
+    members: &Members<'a>,
     stats: &mut Stats,
 ) -> Option<Option<Vec<u8>>> {
-    let mut top: Object<'_> = members
+    let mut top: Object<'a> = members
         .0
         .iter()
         .map(|(k, r)| (k.clone(), Node::Raw(r)))
@@ -196,15 +212,15 @@ pub(super) fn apply(
                     put += 1;
                 }
                 Some((_, slot)) if slot.is_null() => {
-                    *slot = Node::Object(vec![(Cow::Owned(from.name.clone()), value)]);
+                    *slot = Node::Object(vec![(name_of(&from.name), value)]);
                     put += 1;
                 }
                 // Another type there: the put fails and the value is dropped, as `put` does.
                 Some(_) => {}
                 None => {
                     top.push((
-                        Cow::Owned(urn.to_owned()),
-                        Node::Object(vec![(Cow::Owned(from.name.clone()), value)]),
+                        name_of(urn),
+                        Node::Object(vec![(name_of(&from.name), value)]),
                     ));
                     put += 1;
                 }
@@ -212,7 +228,12 @@ pub(super) fn apply(
         }
     }
     fix_schemas(&mut top, kind.core_urn())?;
-    let mut out = Vec::with_capacity(members.0.len() * 48);
+    let raw: usize = members
+        .0
+        .iter()
+        .map(|(k, r)| k.len() + r.get().len() + 4)
+        .sum();
+    let mut out = Vec::with_capacity(raw + 256);
     Node::Object(top).write(&mut out).ok()?;
     // Counted only now: a `None` above leaves the resource to the other path, which counts.
     stats.map += put;
@@ -263,7 +284,14 @@ fn fix_schemas(top: &mut Object<'_>, core_urn: &str) -> Option<()> {
         if !std::mem::take(&mut first) {
             text.push(b',');
         }
-        serde_json::to_writer(&mut *text, s).map_err(drop)
+        if plain(s) {
+            text.push(b'"');
+            text.extend_from_slice(s.as_bytes());
+            text.push(b'"');
+            Ok(())
+        } else {
+            serde_json::to_writer(&mut *text, s).map_err(drop)
+        }
     };
     for s in listed
         .iter()
