@@ -861,3 +861,96 @@ fn the_retry_after_a_dead_pooled_connection_takes_a_new_one() {
     assert_eq!(after[1], (3, 1), "then on a new connection: {after:?}");
     still_serves(&gw);
 }
+
+/// A write's head and body leave in one `send` (one segment, one wake-up of the target): the
+/// target's first read of each connection's request holds all of it. Two writes show up as a
+/// first read of the head alone, which this fails on.
+#[test]
+fn a_request_with_a_body_reaches_the_target_in_one_piece() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let firsts: Arc<Mutex<Vec<Vec<u8>>>> = Arc::new(Mutex::new(Vec::new()));
+    let f = firsts.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let f = f.clone();
+            std::thread::spawn(move || {
+                let mut s = stream;
+                let mut buf = vec![0u8; 256 * 1024];
+                loop {
+                    // The first read of each request, taken as soon as anything arrives.
+                    let n = match s.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    f.lock().unwrap().push(buf[..n].to_vec());
+                    let body = br#"{"id":"u1","userName":"one"}"#;
+                    let head = format!(
+                        "HTTP/1.1 201 Created\r\ncontent-type: application/scim+json\r\ncontent-length: {}\r\n\r\n",
+                        body.len()
+                    );
+                    if s.write_all(head.as_bytes())
+                        .and_then(|()| s.write_all(body))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let gw = Gateway::start_with(
+        &[(
+            "t.toml",
+            policy(
+                "t",
+                "/t/scim/v2",
+                TOKEN,
+                &format!("http://127.0.0.1:{port}/base/v2"),
+                "",
+                "",
+            ),
+        )],
+        &[],
+        &[],
+    );
+    let user = serde_json::json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "one",
+        "displayName": "x".repeat(2000),
+    })
+    .to_string();
+    for _ in 0..20 {
+        let r = call(
+            "POST",
+            &gw.url("/t/scim/v2/Users"),
+            Some(TOKEN),
+            &[],
+            Some(&user),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    let firsts = firsts.lock().unwrap();
+    assert_eq!(firsts.len(), 20);
+    for first in firsts.iter() {
+        let text = String::from_utf8_lossy(first);
+        let (head, body) = text.split_once("\r\n\r\n").expect("a whole head");
+        assert!(head.starts_with("POST /base/v2/Users HTTP/1.1"), "{head}");
+        let length: usize = head
+            .lines()
+            .find_map(|l| {
+                l.split_once(':')
+                    .filter(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+                    .map(|(_, v)| v.trim())
+            })
+            .unwrap_or_else(|| panic!("no content-length in {head}"))
+            .parse()
+            .unwrap();
+        assert_eq!(
+            body.len(),
+            length,
+            "the first read held the head and {} of {length} body bytes",
+            body.len()
+        );
+    }
+}

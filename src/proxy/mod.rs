@@ -276,8 +276,9 @@ async fn write(session: &mut ServerSession, reply: Reply, keepalive: Option<u64>
     Ok(())
 }
 
-/// The answer's head. The names are written as the flow spells them (lowercase), so no map of
-/// their spelling.
+/// The answer's head, without Pingora's map of the names' spelling: Pingora writes the common
+/// names in title case (`Content-Type`) and the rest in lowercase (names are case-insensitive,
+/// RFC 9110 §5.1).
 fn head(reply: &Reply, keepalive: Option<u64>) -> Result<ResponseHeader> {
     let mut header = ResponseHeader::build_no_case(reply.status, Some(reply.headers.len() + 2))?;
     for (name, value) in &reply.headers {

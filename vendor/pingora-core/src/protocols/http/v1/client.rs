@@ -158,6 +158,50 @@ impl HttpSession {
         Ok(to_wire.len())
     }
 
+    /// scimgate: write the request head and its whole body in one write, one segment on the
+    /// wire, where `write_request_header` and `write_body` take one each. The body goes through
+    /// the body writer (so its framing and byte count are as `write_body` keeps them) into the
+    /// same buffer as the head. Call `finish_body` after it, as after `write_body`.
+    pub async fn write_request_header_and_body(
+        &mut self,
+        req: Box<RequestHeader>,
+        body: &[u8],
+    ) -> Result<usize> {
+        self.init_req_body_writer(&req);
+        let to_wire = http_req_header_to_wire(&req).ok_or_else(|| {
+            Error::explain(
+                InvalidHTTPHeader,
+                "request-line contains forbidden delimiter bytes or unsupported HTTP version",
+            )
+        })?;
+        let mut wire: Vec<u8> = Vec::with_capacity(to_wire.len() + body.len() + 16);
+        wire.extend_from_slice(to_wire.as_ref());
+        let written = self.body_writer.write_body(&mut wire, body).await?;
+        let write_fut = self.underlying_stream.write_all(&wire);
+        match self.write_timeout {
+            Some(t) => match timeout(t, write_fut).await {
+                Ok(res) => res,
+                Err(_) => Err(std::io::Error::from(ErrorKind::TimedOut)),
+            },
+            None => write_fut.await,
+        }
+        .map_err(|e| match e.kind() {
+            ErrorKind::TimedOut => {
+                Error::because(WriteTimedout, "while writing request (timeout)", e)
+            }
+            _ => Error::because(WriteError, "while writing request", e),
+        })?;
+        self.underlying_stream
+            .flush()
+            .await
+            .or_err(WriteError, "flushing request")?;
+        if let Some(n) = written {
+            self.bytes_sent += n;
+        }
+        self.request_written = Some(req);
+        Ok(to_wire.len())
+    }
+
     async fn do_write_body(&mut self, buf: &[u8]) -> Result<Option<usize>> {
         let written = self
             .body_writer
