@@ -298,6 +298,9 @@ impl Via<'_> {
     }
 }
 
+/// The largest body sent in the same write as its head.
+const ONE_WRITE: usize = 64 * 1024;
+
 /// `resend`: the request may go again on a fresh connection after a stale pooled one failed.
 /// `fresh`: on a new connection, not an idle one.
 async fn once(
@@ -332,8 +335,10 @@ async fn once(
     let sent = async {
         match (&mut session, req.body.as_ref().filter(|b| !b.is_empty())) {
             // Head and body in one write (the carried patch): one segment, one wake-up of the
-            // target, where two writes cost a second `sendto` per POST, PUT or PATCH.
-            (HttpSession::H1(h1), Some(body)) => {
+            // target, where two writes cost a second `sendto` per POST, PUT or PATCH. Up to
+            // ONE_WRITE bytes of body: past that the copy into one buffer costs more than the
+            // second `sendto` saves.
+            (HttpSession::H1(h1), Some(body)) if body.len() <= ONE_WRITE => {
                 h1.write_request_header_and_body(Box::new(header), body)
                     .await?;
             }
