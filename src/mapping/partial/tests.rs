@@ -8,10 +8,8 @@ const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 const WX: &str = "urn:scim:schemas:extension:cisco:webexidentity:2.0:User";
 
 fn tenant() -> crate::policy::Tenant {
-    let text = format!(
-        r#"tenant = "t"
-route = "/t"
-[[map]]
+    tenant_with(&format!(
+        r#"[[map]]
 from = "{ENT}:department"
 to = "{WX}:extensionAttribute1"
 [[map]]
@@ -27,7 +25,16 @@ to = "userType"
 resource = "Group"
 from = "displayName"
 to = "externalId"
-[auth]
+"#
+    ))
+}
+
+/// A tenant with these rules.
+fn tenant_with(rules: &str) -> crate::policy::Tenant {
+    let text = format!(
+        r#"tenant = "t"
+route = "/t"
+{rules}[auth]
 bearer_sha256 = ["5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"]
 [upstream]
 url = "http://127.0.0.1:8081/v2"
@@ -236,22 +243,15 @@ fn duplicate_names_inside_an_extension_leave_the_byte_path() {
 /// on the whole tree, not back to its old place among the members no map touches.
 #[test]
 fn an_extension_emptied_and_made_again_goes_last_as_on_the_whole_tree() {
-    let text = format!(
-        r#"tenant = "t"
-route = "/t"
-[[map]]
+    let t = tenant_with(&format!(
+        r#"[[map]]
 from = "{ENT}:department"
 to = "{WX}:extensionAttribute1"
 [[map]]
 from = "displayName"
 to = "{ENT}:costCenter"
-[auth]
-bearer_sha256 = ["5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"]
-[upstream]
-url = "http://127.0.0.1:8081/v2"
 "#
-    );
-    let t = compile_file(Path::new("t.toml"), &text).unwrap();
+    ));
     // The duplicate names send it to the `Value` path.
     let body = format!(
         r#"{{"{WX}":{{"extensionAttribute1":"a","EXTENSIONATTRIBUTE1":"b"}},"{ENT}":{{"costCenter":"c"}},"meta":{{"resourceType":"User"}}}}"#
