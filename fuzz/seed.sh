@@ -11,7 +11,7 @@ import glob, hashlib, json, os, re, urllib.parse
 ROOT = ".."
 ROUTE = "/t/scim/v2"
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
-seeds = {t: set() for t in ("filter_path", "canonical_path", "strict_json", "whole_request")}
+seeds = {t: set() for t in ("filter_path", "canonical_path", "strict_json", "whole_request", "partial_answer")}
 
 def add(target, data):
     if isinstance(data, str):
@@ -152,6 +152,29 @@ for m, p, b in [("POST", "/Users", USER), ("PUT", "/Users/1", USER), ("PATCH", "
                 ("POST", "/Bulk", BULK), ("POST", "/Users/.search", {"filter": 'password pr'}),
                 ("GET", "/Users?filter=userName%20eq%20x&attributes=password", None)]:
     request(m, p, b)
+
+# partial_answer: first byte = tenant (bit 0), path (bits 1-2: /Users /Groups /Users/x /Bulk).
+WX = "urn:scim:schemas:extension:cisco:webexidentity:2.0:User"
+ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+def answer_user(i):
+    return {"schemas": [CORE, WX], "id": f"u{i}", "userName": f"user{i}@example.com",
+            "name": {"givenName": "T", "middleName": "M"}, "title": "Boss\u00e9 \"x\"", "nickName": "n",
+            "phoneNumbers": [{"type": "work", "value": "+1"}], "emails": [{"value": "a@b", "primary": True}],
+            WX: {"extensionAttribute1": "Sales", "extensionAttribute3": None}, ENT: {"costCenter": 1.5e3},
+            "meta": {"resourceType": "User", "version": "W/\"1\""}}
+GROUP = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "id": "g", "externalId": "label",
+         "members": [{"value": "u1"}], "meta": {"resourceType": "Group"}}
+LIST = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"], "totalResults": 3,
+        "Resources": [answer_user(0), answer_user(1), GROUP, 7, None]}
+for doc, path in [(LIST, 0), (answer_user(2), 2), (GROUP, 1), (LIST, 1)]:
+    for text in (json.dumps(doc), json.dumps(doc, indent=2), json.dumps(doc, ensure_ascii=False)):
+        for tenant in (0, 1):
+            add("partial_answer", bytes([tenant | path << 1]) + text.encode())
+for f in sorted(glob.glob(f"{ROOT}/tests/fixtures/**/input.json", recursive=True)):
+    with open(f, encoding="utf-8") as fh:
+        case = json.load(fh)
+    if case.get("direction") == "response" and isinstance(case.get("body"), dict):
+        add("partial_answer", bytes([1]) + json.dumps(case["body"]).encode())
 
 for target, datas in seeds.items():
     d = os.path.join("corpus", target)

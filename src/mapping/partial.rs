@@ -20,9 +20,7 @@
 use super::rules::{Kind, Rules};
 use super::Stats;
 use crate::scim::value::{extension, is_urn_key};
-use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
-use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::value::RawValue;
+use scan::Scan;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 
@@ -39,17 +37,16 @@ pub enum Partial {
 
 /// Apply the response maps of `rules` to an answer (a resource or a ListResponse) as
 /// [`super::translate::response`] would, parsing only what the maps touch. The body is scanned
-/// once; only the touched members are parsed again, into `Value`s.
+/// once ([`scan`]); only the touched members are parsed again.
 pub fn response(rules: &Rules, rest: &str, body: &[u8], stats: &mut Stats) -> Partial {
     if !rules.maps_responses() {
         return Partial::Unchanged;
     }
-    // UTF-8 checked once here: from a `&str`, serde_json borrows each member's raw text
-    // without checking it again (from bytes it would, member by member).
+    // UTF-8 checked once here; the scan reads the text as it is.
     let Ok(text) = std::str::from_utf8(body) else {
         return Partial::Whole;
     };
-    let Ok(top) = serde_json::from_str::<Top>(text) else {
+    let Ok(top) = Top::read(text) else {
         return Partial::Whole;
     };
     if has_duplicates(top.0.iter().map(|(k, _)| k)) {
@@ -111,7 +108,7 @@ pub fn response(rules: &Rules, rest: &str, body: &[u8], stats: &mut Stats) -> Pa
         }
         write_name(&mut out, key);
         match slot {
-            Slot::Raw(raw) => out.extend_from_slice(raw.get().as_bytes()),
+            Slot::Raw(raw) => out.extend_from_slice(raw.as_bytes()),
             Slot::List(items) => {
                 out.push(b'[');
                 for (j, (item, m)) in items.iter().zip(&mapped).enumerate() {
@@ -121,8 +118,12 @@ pub fn response(rules: &Rules, rest: &str, body: &[u8], stats: &mut Stats) -> Pa
                     match (m, item) {
                         (Some(bytes), _) => out.extend_from_slice(bytes),
                         (None, Item::Object(members)) => members.write(&mut out),
-                        (None, Item::Other(v)) => {
-                            if serde_json::to_writer(&mut out, v).is_err() {
+                        // Written as the whole tree writes it (`1.0e2` as `100.0`).
+                        (None, Item::Other(raw)) => {
+                            let written = serde_json::from_str::<Value>(raw)
+                                .map_err(drop)
+                                .and_then(|v| serde_json::to_writer(&mut out, &v).map_err(drop));
+                            if written.is_err() {
                                 return Partial::Whole;
                             }
                         }
@@ -174,9 +175,9 @@ fn resource(
     let mut sub = Map::new();
     let mut len = 2;
     for (i, (key, raw)) in members.0.iter().enumerate() {
-        len += key.len() + raw.get().len() + 4;
+        len += key.len() + raw.len() + 4;
         let v = if touched(key) {
-            serde_json::from_str(raw.get()).map_err(drop)?
+            serde_json::from_str(raw).map_err(drop)?
         } else {
             Value::from(i)
         };
@@ -203,7 +204,7 @@ fn resource(
                 .and_then(|i| members.0.get(i))
         };
         match raw {
-            Some((_, raw)) => out.extend_from_slice(raw.get().as_bytes()),
+            Some((_, raw)) => out.extend_from_slice(raw.as_bytes()),
             None => serde_json::to_writer(&mut out, v).map_err(drop)?,
         }
     }
@@ -247,9 +248,27 @@ fn write_name(out: &mut Vec<u8>, key: &Cow<'_, str>) {
 }
 
 /// An object's members in order, values left as their JSON text.
-struct Members<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+struct Members<'a>(Vec<(Cow<'a, str>, &'a str)>);
 
-impl Members<'_> {
+impl<'a> Members<'a> {
+    /// The members of the object `raw` (its whole text); `Err` if it is not one.
+    fn read(raw: &'a str) -> Result<Self, ()> {
+        let mut scan = Scan::new(raw);
+        let members = Self::scan(&mut scan)?;
+        scan.end()?;
+        Ok(members)
+    }
+
+    /// The members of the object at the cursor.
+    fn scan(scan: &mut Scan<'a>) -> Result<Self, ()> {
+        let mut members = Vec::with_capacity(12);
+        scan.object(|name, s| {
+            members.push((name, s.value()?));
+            Ok(())
+        })?;
+        Ok(Members(members))
+    }
+
     /// Written back as an object (names re-escaped, values as they came).
     fn write(&self, out: &mut Vec<u8>) {
         out.push(b'{');
@@ -258,7 +277,7 @@ impl Members<'_> {
                 out.push(b',');
             }
             write_name(out, key);
-            out.extend_from_slice(raw.get().as_bytes());
+            out.extend_from_slice(raw.as_bytes());
         }
         out.push(b'}');
     }
@@ -266,39 +285,30 @@ impl Members<'_> {
     /// [`Kind::of_resource`] on these members: `meta.resourceType`, then `schemas` (exact
     /// names, the last of equal ones, as a `Value` would hold them).
     fn kind(&self) -> Option<Kind> {
-        fn get<'a>(members: &[(Cow<'a, str>, &'a RawValue)], name: &str) -> Option<&'a RawValue> {
+        fn get<'a>(members: &[(Cow<'a, str>, &'a str)], name: &str) -> Option<&'a str> {
             members
                 .iter()
                 .rev()
                 .find(|(k, _)| k == name)
                 .map(|(_, r)| *r)
         }
-        /// The text of a JSON string, `None` for any other value.
-        fn string(raw: &RawValue) -> Option<Cow<'_, str>> {
-            raw.get()
-                .starts_with('"')
-                .then(|| serde_json::from_str::<Key>(raw.get()).ok().map(|k| k.0))
-                .flatten()
-        }
-        let rt = get(&self.0, "meta")
-            .filter(|m| m.get().starts_with('{'))
-            .and_then(|m| serde_json::from_str::<Members>(m.get()).ok())
-            .and_then(|m| {
-                get(&m.0, "resourceType")
-                    .and_then(string)
-                    .map(Cow::into_owned)
-            });
-        match rt {
+        let meta = get(&self.0, "meta")
+            .filter(|m| m.starts_with('{'))
+            .and_then(|m| Members::read(m).ok());
+        let rt = meta
+            .as_ref()
+            .and_then(|m| get(&m.0, "resourceType"))
+            .and_then(scan::string);
+        match rt.as_deref() {
             Some(t) if t.eq_ignore_ascii_case("User") => return Some(Kind::User),
             Some(t) if t.eq_ignore_ascii_case("Group") => return Some(Kind::Group),
             _ => {}
         }
-        let schemas = get(&self.0, "schemas").filter(|s| s.get().starts_with('['))?;
-        let schemas = serde_json::from_str::<Vec<&RawValue>>(schemas.get()).ok()?;
+        let schemas = get(&self.0, "schemas").and_then(scan::elements)?;
         let has = |urn: &str| {
             schemas
                 .iter()
-                .any(|s| string(s).is_some_and(|s| s.eq_ignore_ascii_case(urn)))
+                .any(|s| scan::string(s).is_some_and(|s| s.eq_ignore_ascii_case(urn)))
         };
         if has(crate::scim::value::CORE_USER_URN) {
             Some(Kind::User)
@@ -310,34 +320,12 @@ impl Members<'_> {
     }
 }
 
-impl<'de> Deserialize<'de> for Members<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(MembersVisitor)
-    }
-}
-
-struct MembersVisitor;
-
-impl<'de> Visitor<'de> for MembersVisitor {
-    type Value = Members<'de>;
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a JSON object")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'de>, A::Error> {
-        let mut members = Vec::with_capacity(map.size_hint().unwrap_or(12));
-        while let Some(Key(k)) = map.next_key()? {
-            members.push((k, map.next_value::<&RawValue>()?));
-        }
-        Ok(Members(members))
-    }
-}
-
 /// The answer's top level: its members, with `Resources` (any case) read as a list of resources
 /// in the same pass.
 struct Top<'a>(Vec<(Cow<'a, str>, Slot<'a>)>);
 
 enum Slot<'a> {
-    Raw(&'a RawValue),
+    Raw(&'a str),
     List(Vec<Item<'a>>),
     /// `Resources` that is not an array.
     NotList,
@@ -346,141 +334,42 @@ enum Slot<'a> {
 /// An element of `Resources`: a resource's members, or whatever else a target put there.
 enum Item<'a> {
     Object(Members<'a>),
-    Other(Value),
+    Other(&'a str),
 }
 
-impl<'de> Deserialize<'de> for Top<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Top<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Top<'de>, A::Error> {
-                let mut members = Vec::with_capacity(8);
-                while let Some(Key(k)) = map.next_key()? {
-                    let slot = if k.eq_ignore_ascii_case("Resources") {
-                        map.next_value::<ListSlot>()?.0
+impl<'a> Top<'a> {
+    fn read(text: &'a str) -> Result<Self, ()> {
+        let mut scan = Scan::new(text);
+        let mut members = Vec::with_capacity(8);
+        scan.object(|name, s| {
+            let slot = if name.eq_ignore_ascii_case("Resources") {
+                let mut items = Vec::with_capacity(16);
+                let list = s.array(|s| {
+                    items.push(if s.at_object() {
+                        Item::Object(Members::scan(s)?)
                     } else {
-                        Slot::Raw(map.next_value::<&RawValue>()?)
-                    };
-                    members.push((k, slot));
+                        Item::Other(s.value()?)
+                    });
+                    Ok(())
+                })?;
+                if list {
+                    Slot::List(items)
+                } else {
+                    s.value()?;
+                    Slot::NotList
                 }
-                Ok(Top(members))
-            }
-        }
-        d.deserialize_map(V)
+            } else {
+                Slot::Raw(s.value()?)
+            };
+            members.push((name, slot));
+            Ok(())
+        })?;
+        scan.end()?;
+        Ok(Top(members))
     }
 }
 
-/// `Resources`: a list of items, or [`Slot::NotList`] for any other JSON value.
-struct ListSlot<'a>(Slot<'a>);
-
-impl<'de> Deserialize<'de> for ListSlot<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = ListSlot<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ListSlot<'de>, A::Error> {
-                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(16));
-                while let Some(item) = seq.next_element::<Item>()? {
-                    items.push(item);
-                }
-                Ok(ListSlot(Slot::List(items)))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ListSlot<'de>, A::Error> {
-                Value::deserialize(MapAccessDeserializer::new(map))?;
-                Ok(ListSlot(Slot::NotList))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<ListSlot<'de>, E> {
-                Ok(ListSlot(Slot::NotList))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<ListSlot<'de>, E> {
-                Ok(ListSlot(Slot::NotList))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<ListSlot<'de>, E> {
-                Ok(ListSlot(Slot::NotList))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<ListSlot<'de>, E> {
-                Ok(ListSlot(Slot::NotList))
-            }
-            fn visit_str<E>(self, _: &str) -> Result<ListSlot<'de>, E> {
-                Ok(ListSlot(Slot::NotList))
-            }
-            fn visit_unit<E>(self) -> Result<ListSlot<'de>, E> {
-                Ok(ListSlot(Slot::NotList))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-impl<'de> Deserialize<'de> for Item<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Item<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Item<'de>, A::Error> {
-                MembersVisitor.visit_map(map).map(Item::Object)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Item<'de>, A::Error> {
-                Value::deserialize(SeqAccessDeserializer::new(seq)).map(Item::Other)
-            }
-            fn visit_bool<E>(self, v: bool) -> Result<Item<'de>, E> {
-                Ok(Item::Other(Value::Bool(v)))
-            }
-            fn visit_i64<E>(self, v: i64) -> Result<Item<'de>, E> {
-                Ok(Item::Other(Value::from(v)))
-            }
-            fn visit_u64<E>(self, v: u64) -> Result<Item<'de>, E> {
-                Ok(Item::Other(Value::from(v)))
-            }
-            fn visit_f64<E>(self, v: f64) -> Result<Item<'de>, E> {
-                Ok(Item::Other(Value::from(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Item<'de>, E> {
-                Ok(Item::Other(Value::String(v.to_owned())))
-            }
-            fn visit_unit<E>(self) -> Result<Item<'de>, E> {
-                Ok(Item::Other(Value::Null))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// A member name, borrowed from the body unless it holds escapes.
-struct Key<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a member name")
-            }
-            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Borrowed(s)))
-            }
-            fn visit_str<E>(self, s: &str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(s.to_owned())))
-            }
-            fn visit_string<E>(self, s: String) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(s)))
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
-
+mod scan;
 mod simple;
 
 #[cfg(test)]

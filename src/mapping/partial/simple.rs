@@ -7,19 +7,18 @@
 //! any case and keep their spelling. The property test in `tests/mapping_props.rs` holds it to
 //! the whole-tree path.
 
-use super::{write_name, Members};
+use super::{scan, write_name, Members};
 use crate::mapping::rules::{Kind, MapRule};
 use crate::mapping::Stats;
 use crate::scim::expr::{AttrPath, PatchPath};
 use crate::scim::value::{extension, is_urn_key};
-use serde_json::value::RawValue;
 use serde_json::Value;
 use std::borrow::Cow;
 
 /// A member's value: as the target wrote it, an object being changed, or a rebuilt `schemas`
 /// (as a `Value`, or already written out as JSON text).
 enum Node<'a> {
-    Raw(&'a RawValue),
+    Raw(&'a str),
     Object(Vec<(Cow<'a, str>, Node<'a>)>),
     Json(Value),
     Text(Vec<u8>),
@@ -28,7 +27,7 @@ enum Node<'a> {
 impl Node<'_> {
     fn is_null(&self) -> bool {
         match self {
-            Node::Raw(r) => r.get() == "null",
+            Node::Raw(r) => *r == "null",
             Node::Json(v) => v.is_null(),
             Node::Object(_) | Node::Text(_) => false,
         }
@@ -38,11 +37,9 @@ impl Node<'_> {
     fn object_empty(&self) -> Option<bool> {
         match self {
             Node::Object(m) => Some(m.is_empty()),
-            Node::Raw(r) => {
-                let t = r.get();
-                t.strip_prefix('{')
-                    .map(|rest| rest.trim_start().starts_with('}'))
-            }
+            Node::Raw(r) => r
+                .strip_prefix('{')
+                .map(|rest| rest.trim_start().starts_with('}')),
             Node::Json(v) => v.as_object().map(serde_json::Map::is_empty),
             Node::Text(_) => None,
         }
@@ -50,7 +47,7 @@ impl Node<'_> {
 
     fn write(&self, out: &mut Vec<u8>) -> Result<(), ()> {
         match self {
-            Node::Raw(r) => out.extend_from_slice(r.get().as_bytes()),
+            Node::Raw(r) => out.extend_from_slice(r.as_bytes()),
             Node::Json(v) => serde_json::to_writer(&mut *out, v).map_err(drop)?,
             Node::Text(t) => out.extend_from_slice(t),
             Node::Object(members) => {
@@ -152,8 +149,8 @@ pub(super) fn apply<'a>(
                 continue;
             };
             if let Node::Raw(raw) = slot.1 {
-                if raw.get().starts_with('{') {
-                    let inner = serde_json::from_str::<Members>(raw.get()).ok()?;
+                if raw.starts_with('{') {
+                    let inner = Members::read(raw).ok()?;
                     if super::has_duplicates(inner.0.iter().map(|(k, _)| k)) {
                         return None;
                     }
@@ -228,11 +225,7 @@ pub(super) fn apply<'a>(
         }
     }
     fix_schemas(&mut top, kind.core_urn())?;
-    let raw: usize = members
-        .0
-        .iter()
-        .map(|(k, r)| k.len() + r.get().len() + 4)
-        .sum();
+    let raw: usize = members.0.iter().map(|(k, r)| k.len() + r.len() + 4).sum();
     let mut out = Vec::with_capacity(raw + 256);
     Node::Object(top).write(&mut out).ok()?;
     // Counted only now: a `None` above leaves the resource to the other path, which counts.
@@ -259,10 +252,16 @@ fn fix_schemas(top: &mut Object<'_>, core_urn: &str) -> Option<()> {
     // The URNs as the target wrote them, borrowed. Anything else (a value not a string, an
     // escape in one) goes the `Value` way.
     let listed: Vec<&str> = match at.and_then(|i| top.get(i)).map(|(_, n)| n) {
-        Some(Node::Raw(r)) if r.get().starts_with('[') => {
-            match serde_json::from_str::<Vec<&str>>(r.get()) {
-                Ok(v) => v,
-                Err(_) => {
+        Some(Node::Raw(r)) if r.starts_with('[') => {
+            let strings = scan::elements(r).and_then(|items| {
+                items
+                    .into_iter()
+                    .map(scan::plain_string)
+                    .collect::<Option<Vec<_>>>()
+            });
+            match strings {
+                Some(v) => v,
+                None => {
                     let in_use = in_use.iter().map(|u| u.to_string()).collect();
                     return fix_schemas_values(top, core_urn, in_use);
                 }
@@ -314,9 +313,7 @@ fn fix_schemas(top: &mut Object<'_>, core_urn: &str) -> Option<()> {
 fn fix_schemas_values(top: &mut Object<'_>, core_urn: &str, in_use: Vec<String>) -> Option<()> {
     let at = find(top, "schemas");
     let mut schemas = match at.and_then(|i| top.get(i)).map(|(_, n)| n) {
-        Some(Node::Raw(r)) if r.get().starts_with('[') => {
-            serde_json::from_str::<Vec<Value>>(r.get()).ok()?
-        }
+        Some(Node::Raw(r)) if r.starts_with('[') => serde_json::from_str::<Vec<Value>>(r).ok()?,
         Some(Node::Json(Value::Array(a))) => a.clone(),
         Some(n) if !n.is_null() => return Some(()),
         _ if in_use.is_empty() => return Some(()),
