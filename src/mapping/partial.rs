@@ -49,7 +49,7 @@ pub fn response(rules: &Rules, rest: &str, body: &[u8], stats: &mut Stats) -> Pa
     let Ok(top) = Top::read(text) else {
         return Partial::Whole;
     };
-    if has_duplicates(top.0.iter().map(|(k, _)| k)) {
+    if has_duplicates(&top.0) {
         return Partial::Whole;
     }
     let default_kind = Kind::from_rest(rest);
@@ -76,30 +76,19 @@ pub fn response(rules: &Rules, rest: &str, body: &[u8], stats: &mut Stats) -> Pa
                 })
                 .collect(),
         );
-        return match resource(rules, default_kind, &members, stats) {
+        let mut out = Vec::with_capacity(body.len() + 256);
+        return match resource(rules, default_kind, &members, stats, &mut out) {
             Err(()) => Partial::Whole,
-            Ok(_) if stats.total() == before => Partial::Unchanged,
-            Ok(Some(bytes)) => Partial::Mapped(bytes),
-            Ok(None) => Partial::Unchanged,
+            Ok(false) => Partial::Unchanged,
+            Ok(true) if stats.total() == before => Partial::Unchanged,
+            Ok(true) => Partial::Mapped(out),
         };
     };
-    let Some((_, Slot::List(items))) = top.0.get(at) else {
+    let Some((_, Slot::List(_))) = top.0.get(at) else {
         // `Resources` that is not an array: the whole-tree path treats the body as a resource.
         return Partial::Whole;
     };
-    let mut mapped = Vec::with_capacity(items.len());
-    for item in items {
-        match item {
-            Item::Object(members) => match resource(rules, default_kind, members, stats) {
-                Ok(m) => mapped.push(m),
-                Err(()) => return Partial::Whole,
-            },
-            Item::Other(_) => mapped.push(None),
-        }
-    }
-    if stats.total() == before {
-        return Partial::Unchanged;
-    }
+    // Written as it goes: each resource is mapped straight into the answer.
     let mut out = Vec::with_capacity(body.len() + body.len() / 4);
     out.push(b'{');
     for (i, (key, slot)) in top.0.iter().enumerate() {
@@ -111,15 +100,20 @@ pub fn response(rules: &Rules, rest: &str, body: &[u8], stats: &mut Stats) -> Pa
             Slot::Raw(raw) => out.extend_from_slice(raw.as_bytes()),
             Slot::List(items) => {
                 out.push(b'[');
-                for (j, (item, m)) in items.iter().zip(&mapped).enumerate() {
+                for (j, item) in items.iter().enumerate() {
                     if j > 0 {
                         out.push(b',');
                     }
-                    match (m, item) {
-                        (Some(bytes), _) => out.extend_from_slice(bytes),
-                        (None, Item::Object(members)) => members.write(&mut out),
+                    match item {
+                        Item::Object(members) => {
+                            match resource(rules, default_kind, members, stats, &mut out) {
+                                Ok(true) => {}
+                                Ok(false) => members.write(&mut out),
+                                Err(()) => return Partial::Whole,
+                            }
+                        }
                         // Written as the whole tree writes it (`1.0e2` as `100.0`).
-                        (None, Item::Other(raw)) => {
+                        Item::Other(raw) => {
                             let written = serde_json::from_str::<Value>(raw)
                                 .map_err(drop)
                                 .and_then(|v| serde_json::to_writer(&mut out, &v).map_err(drop));
@@ -135,31 +129,36 @@ pub fn response(rules: &Rules, rest: &str, body: &[u8], stats: &mut Stats) -> Pa
         }
     }
     out.push(b'}');
+    if stats.total() == before {
+        return Partial::Unchanged;
+    }
     Partial::Mapped(out)
 }
 
-/// One resource: `Ok(None)` when no map's source member is in it (nothing taken, nothing to
-/// write), `Ok(Some(json))` when maps ran, `Err` for the whole-tree path.
+/// One resource: `Ok(false)` when no map's source member is in it (nothing taken, nothing
+/// written), `Ok(true)` when maps ran and the mapped resource was written to `out`, `Err` for
+/// the whole-tree path (nothing written).
 fn resource(
     rules: &Rules,
     default_kind: Option<Kind>,
     members: &Members<'_>,
     stats: &mut Stats,
-) -> Result<Option<Vec<u8>>, ()> {
-    if has_duplicates(members.0.iter().map(|(k, _)| k)) {
+    out: &mut Vec<u8>,
+) -> Result<bool, ()> {
+    if has_duplicates(&members.0) {
         return Err(());
     }
     let Some(kind) = members.kind().or(default_kind) else {
-        return Ok(None);
+        return Ok(false);
     };
     let maps = &rules.for_kind(kind).maps;
     let present = |name: &str| members.0.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
     if !maps.iter().any(|m| present(top_key(m.to.attr()))) {
         // Every `take` would find nothing: apply_response returns before changing anything.
-        return Ok(None);
+        return Ok(false);
     }
-    if let Some(out) = simple::apply(maps, kind, members, stats) {
-        return Ok(out);
+    if let Some(done) = simple::apply(maps, kind, members, stats, out) {
+        return Ok(done);
     }
     let touched = |key: &str| {
         key.eq_ignore_ascii_case("schemas")
@@ -188,14 +187,15 @@ fn resource(
     let Value::Object(sub) = sub else {
         return Err(());
     };
-    let mut out = Vec::with_capacity(len + len / 4);
+    let mark = out.len();
+    out.reserve(len + len / 4);
     out.push(b'{');
     let mut first = true;
     for (key, v) in &sub {
         if !std::mem::take(&mut first) {
             out.push(b',');
         }
-        write_key(&mut out, key);
+        write_key(out, key);
         let raw = if touched(key) {
             None
         } else {
@@ -203,22 +203,36 @@ fn resource(
                 .and_then(|i| usize::try_from(i).ok())
                 .and_then(|i| members.0.get(i))
         };
-        match raw {
-            Some((_, raw)) => out.extend_from_slice(raw.as_bytes()),
-            None => serde_json::to_writer(&mut out, v).map_err(drop)?,
+        let written = match raw {
+            Some((_, raw)) => {
+                out.extend_from_slice(raw.as_bytes());
+                Ok(())
+            }
+            None => serde_json::to_writer(&mut *out, v).map_err(drop),
+        };
+        if written.is_err() {
+            out.truncate(mark);
+            return Err(());
         }
     }
     out.push(b'}');
-    Ok(Some(out))
+    Ok(true)
 }
 
 /// Two names that differ only in case (or not at all).
-fn has_duplicates<'k>(keys: impl Iterator<Item = &'k Cow<'k, str>> + Clone) -> bool {
-    keys.clone().enumerate().any(|(i, k)| {
-        keys.clone()
-            .skip(i + 1)
-            .any(|other| other.eq_ignore_ascii_case(k))
-    })
+fn has_duplicates<T>(members: &[(Cow<'_, str>, T)]) -> bool {
+    let mut rest = members;
+    while let Some(((name, _), others)) = rest.split_first() {
+        let len = name.len();
+        if others
+            .iter()
+            .any(|(other, _)| other.len() == len && other.eq_ignore_ascii_case(name))
+        {
+            return true;
+        }
+        rest = others;
+    }
+    false
 }
 
 /// The top-level member a path lives in: its extension's object, or the attribute itself.
@@ -292,12 +306,22 @@ impl<'a> Members<'a> {
                 .find(|(k, _)| k == name)
                 .map(|(_, r)| *r)
         }
-        let meta = get(&self.0, "meta")
+        // `meta.resourceType`, the last of equal names, read without keeping `meta`'s members.
+        let rt = get(&self.0, "meta")
             .filter(|m| m.starts_with('{'))
-            .and_then(|m| Members::read(m).ok());
-        let rt = meta
-            .as_ref()
-            .and_then(|m| get(&m.0, "resourceType"))
+            .and_then(|m| {
+                let mut found = None;
+                Scan::new(m)
+                    .object(|name, s| {
+                        let v = s.value()?;
+                        if name == "resourceType" {
+                            found = Some(v);
+                        }
+                        Ok(())
+                    })
+                    .ok()?;
+                found
+            })
             .and_then(scan::string);
         match rt.as_deref() {
             Some(t) if t.eq_ignore_ascii_case("User") => return Some(Kind::User),

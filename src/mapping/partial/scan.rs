@@ -218,7 +218,7 @@ impl<'a> Scan<'a> {
         }
         // serde_json reads an object whose first name is one of its private tokens
         // (`$serde_json::private::RawValue`) as something else than an object.
-        if name.starts_with("$serde_json::private::") {
+        if name.as_bytes().first() == Some(&b'$') && name.starts_with("$serde_json::private::") {
             return Err(());
         }
         Ok(name)

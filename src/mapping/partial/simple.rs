@@ -111,20 +111,24 @@ fn name_of(name: &str) -> Cow<'_, str> {
     }
 }
 
-/// Printable ASCII without `"` or `\\`: text JSON carries as it is.
+/// Printable ASCII without `"` or `\\`: text JSON carries as it is. (A fold with no early exit,
+/// which the compiler turns into vector code: these are URNs of 40 to 60 bytes.)
 fn plain(s: &str) -> bool {
-    s.bytes()
-        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    !s.bytes().fold(false, |bad, b| {
+        bad | !(0x20..0x7f).contains(&b) | (b == b'"') | (b == b'\\')
+    })
 }
 
 /// `None`: not for this path (a map that applies is not simple, an object it reaches has
-/// duplicate names). `Some(None)`: nothing was taken, nothing changes. `Some(Some(json))`.
+/// duplicate names), nothing written. `Some(false)`: nothing was taken, nothing changes.
+/// `Some(true)`: the mapped resource was written to `out`.
 pub(super) fn apply<'a>(
     maps: &'a [MapRule],
     kind: Kind,
     members: &Members<'a>,
     stats: &mut Stats,
-) -> Option<Option<Vec<u8>>> {
+    out: &mut Vec<u8>,
+) -> Option<bool> {
     let mut top: Object<'a> = members
         .0
         .iter()
@@ -151,7 +155,7 @@ pub(super) fn apply<'a>(
             if let Node::Raw(raw) = slot.1 {
                 if raw.starts_with('{') {
                     let inner = Members::read(raw).ok()?;
-                    if super::has_duplicates(inner.0.iter().map(|(k, _)| k)) {
+                    if super::has_duplicates(&inner.0) {
                         return None;
                     }
                     slot.1 = Node::Object(
@@ -193,7 +197,7 @@ pub(super) fn apply<'a>(
         taken.push((*from, value));
     }
     if taken.is_empty() {
-        return Some(None);
+        return Some(false);
     }
     // Puts, in map order.
     let mut put = 0;
@@ -225,12 +229,14 @@ pub(super) fn apply<'a>(
         }
     }
     fix_schemas(&mut top, kind.core_urn())?;
-    let raw: usize = members.0.iter().map(|(k, r)| k.len() + r.len() + 4).sum();
-    let mut out = Vec::with_capacity(raw + 256);
-    Node::Object(top).write(&mut out).ok()?;
+    let mark = out.len();
+    if Node::Object(top).write(out).is_err() {
+        out.truncate(mark);
+        return None;
+    }
     // Counted only now: a `None` above leaves the resource to the other path, which counts.
     stats.map += put;
-    Some(Some(out))
+    Some(true)
 }
 
 /// `fix_schemas` on the members: drop empty or null extension objects, make `schemas` list the
@@ -241,16 +247,18 @@ fn fix_schemas(top: &mut Object<'_>, core_urn: &str) -> Option<()> {
         let empty = n.is_null() || n.object_empty() == Some(true);
         !(empty && is_urn_key(k) && !k.eq_ignore_ascii_case(core_urn))
     });
-    let in_use: Vec<&str> = top
+    // A borrowed name is JSON text that needs no escape (see `write_name`).
+    let in_use: Vec<&Cow<'_, str>> = top
         .iter()
         .filter(|(k, n)| {
             is_urn_key(k) && n.object_empty() == Some(false) && !k.eq_ignore_ascii_case(core_urn)
         })
-        .map(|(k, _)| k.as_ref())
+        .map(|(k, _)| k)
         .collect();
     let at = find(top, "schemas");
-    // The URNs as the target wrote them, borrowed. Anything else (a value not a string, an
-    // escape in one) goes the `Value` way.
+    // The URNs as the target wrote them, borrowed: JSON string text without an escape, which
+    // goes back as it is. Anything else (a value not a string, an escape in one) goes the
+    // `Value` way.
     let listed: Vec<&str> = match at.and_then(|i| top.get(i)).map(|(_, n)| n) {
         Some(Node::Raw(r)) if r.starts_with('[') => {
             let strings = scan::elements(r).and_then(|items| {
@@ -279,11 +287,12 @@ fn fix_schemas(top: &mut Object<'_>, core_urn: &str) -> Option<()> {
     let mut text = Vec::with_capacity(64 * (listed.len() + in_use.len()));
     text.push(b'[');
     let mut first = true;
-    let mut item = |text: &mut Vec<u8>, s: &str| {
+    // `as_is`: JSON string text that needs no escape.
+    let mut item = |text: &mut Vec<u8>, s: &str, as_is: bool| {
         if !std::mem::take(&mut first) {
             text.push(b',');
         }
-        if plain(s) {
+        if as_is || plain(s) {
             text.push(b'"');
             text.extend_from_slice(s.as_bytes());
             text.push(b'"');
@@ -296,11 +305,12 @@ fn fix_schemas(top: &mut Object<'_>, core_urn: &str) -> Option<()> {
         .iter()
         .filter(|s| s.eq_ignore_ascii_case(core_urn) || used(s))
     {
-        item(&mut text, s).ok()?;
+        // As the target wrote them, or the core URN (a constant without escapes).
+        item(&mut text, s, true).ok()?;
     }
     for urn in &in_use {
         if !listed.iter().any(|s| s.eq_ignore_ascii_case(urn)) {
-            item(&mut text, urn).ok()?;
+            item(&mut text, urn, matches!(urn, Cow::Borrowed(_))).ok()?;
         }
     }
     text.push(b']');
