@@ -265,14 +265,6 @@ fn write_name(out: &mut Vec<u8>, key: &Cow<'_, str>) {
 struct Members<'a>(Vec<(Cow<'a, str>, &'a str)>);
 
 impl<'a> Members<'a> {
-    /// The members of the object `raw` (its whole text); `Err` if it is not one.
-    fn read(raw: &'a str) -> Result<Self, ()> {
-        let mut scan = Scan::new(raw);
-        let members = Self::scan(&mut scan)?;
-        scan.end()?;
-        Ok(members)
-    }
-
     /// The members of the object at the cursor.
     fn scan(scan: &mut Scan<'a>) -> Result<Self, ()> {
         let mut members = Vec::with_capacity(12);

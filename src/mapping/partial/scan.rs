@@ -10,6 +10,7 @@
 //! point (no lone surrogate), as serde_json requires of every string it parses into a `Value`:
 //! what the scan accepts, the whole-tree path would have parsed.
 
+use smallvec::SmallVec;
 use std::borrow::Cow;
 
 /// Containers nested deeper than this are left to the whole-tree path.
@@ -392,9 +393,9 @@ pub(super) fn string(raw: &str) -> Option<Cow<'_, str>> {
 }
 
 /// An array's elements as their text; `None` when `raw` is not an array.
-pub(super) fn elements(raw: &str) -> Option<Vec<&str>> {
+pub(super) fn elements(raw: &str) -> Option<SmallVec<[&str; 4]>> {
     let mut scan = Scan::new(raw);
-    let mut items = Vec::new();
+    let mut items = SmallVec::new();
     match scan.array(|s| {
         items.push(s.value()?);
         Ok(())
@@ -572,7 +573,10 @@ mod tests {
         assert_eq!(plain_string("\"a\\nb\""), None);
         assert_eq!(string("\"a\\nb\"").as_deref(), Some("a\nb"));
         assert_eq!(string("1"), None);
-        assert_eq!(elements("[\"a\", 1 ,{}]"), Some(vec!["\"a\"", "1", "{}"]));
+        assert_eq!(
+            elements("[\"a\", 1 ,{}]").as_deref(),
+            Some(&["\"a\"", "1", "{}"][..])
+        );
         assert_eq!(elements("{}"), None);
         assert_eq!(elements("[1,"), None);
     }

@@ -7,12 +7,14 @@
 //! any case and keep their spelling. The property test in `tests/mapping_props.rs` holds it to
 //! the whole-tree path.
 
-use super::{scan, write_name, Members};
+use super::scan::{self, Scan};
+use super::{write_name, Members};
 use crate::mapping::rules::{Kind, MapRule};
 use crate::mapping::Stats;
 use crate::scim::expr::{AttrPath, PatchPath};
 use crate::scim::value::{extension, is_urn_key};
 use serde_json::Value;
+use smallvec::SmallVec;
 use std::borrow::Cow;
 
 /// A member's value: as the target wrote it, an object being changed, or a rebuilt `schemas`
@@ -129,13 +131,11 @@ pub(super) fn apply<'a>(
     stats: &mut Stats,
     out: &mut Vec<u8>,
 ) -> Option<bool> {
-    let mut top: Object<'a> = members
-        .0
-        .iter()
-        .map(|(k, r)| (k.clone(), Node::Raw(r)))
-        .collect();
+    // Room for the members a put adds (an extension object, an attribute).
+    let mut top: Object<'a> = Vec::with_capacity(members.0.len() + 2);
+    top.extend(members.0.iter().map(|(k, r)| (k.clone(), Node::Raw(r))));
     // The maps whose source's member is there; only they can take anything.
-    let mut active = Vec::new();
+    let mut active: SmallVec<[(&AttrPath, &AttrPath); 8]> = SmallVec::new();
     for m in maps {
         let to_key = super::top_key(m.to.attr());
         if find(&top, to_key).is_none() {
@@ -154,23 +154,23 @@ pub(super) fn apply<'a>(
             };
             if let Node::Raw(raw) = slot.1 {
                 if raw.starts_with('{') {
-                    let inner = Members::read(raw).ok()?;
-                    if super::has_duplicates(&inner.0) {
+                    let mut inner: Object<'a> = Vec::with_capacity(4);
+                    let mut scan = Scan::new(raw);
+                    scan.object(|name, s| {
+                        inner.push((name, Node::Raw(s.value()?)));
+                        Ok(())
+                    })
+                    .ok()?;
+                    if super::has_duplicates(&inner) {
                         return None;
                     }
-                    slot.1 = Node::Object(
-                        inner
-                            .0
-                            .into_iter()
-                            .map(|(k, r)| (k, Node::Raw(r)))
-                            .collect(),
-                    );
+                    slot.1 = Node::Object(inner);
                 }
             }
         }
     }
     // Takes, in map order.
-    let mut taken = Vec::new();
+    let mut taken: SmallVec<[(&AttrPath, Node<'a>); 8]> = SmallVec::new();
     for (to, from) in &active {
         let value = match extension(to.urn.as_deref()) {
             Some(urn) => {
@@ -259,13 +259,13 @@ fn fix_schemas(top: &mut Object<'_>, core_urn: &str) -> Option<()> {
     // The URNs as the target wrote them, borrowed: JSON string text without an escape, which
     // goes back as it is. Anything else (a value not a string, an escape in one) goes the
     // `Value` way.
-    let listed: Vec<&str> = match at.and_then(|i| top.get(i)).map(|(_, n)| n) {
-        Some(Node::Raw(r)) if r.starts_with('[') => {
+    let listed: SmallVec<[&str; 4]> = match at.and_then(|i| top.get(i)).map(|(_, n)| n) {
+        Some(&Node::Raw(r)) if r.starts_with('[') => {
             let strings = scan::elements(r).and_then(|items| {
                 items
                     .into_iter()
                     .map(scan::plain_string)
-                    .collect::<Option<Vec<_>>>()
+                    .collect::<Option<SmallVec<_>>>()
             });
             match strings {
                 Some(v) => v,
@@ -281,7 +281,7 @@ fn fix_schemas(top: &mut Object<'_>, core_urn: &str) -> Option<()> {
         }
         Some(n) if !n.is_null() => return Some(()),
         _ if in_use.is_empty() => return Some(()),
-        _ => vec![core_urn],
+        _ => smallvec::smallvec![core_urn],
     };
     let used = |s: &str| in_use.iter().any(|u| u.eq_ignore_ascii_case(s));
     let mut text = Vec::with_capacity(64 * (listed.len() + in_use.len()));
