@@ -272,3 +272,25 @@ to = "{ENT}:costCenter"
     assert_eq!(Some(got.to_string()), want);
     assert_eq!(n, n_want);
 }
+
+#[test]
+fn a_value_moved_onto_a_member_the_target_wrote_replaces_its_value() {
+    // `userType` goes back to `nickName`, which the answer has too: the member keeps its name
+    // and place, its value is the moved one, whichever side of it the value was.
+    let rules = &tenant().rules;
+    for body in [
+        json!({"id": "a", "nickName": "old", "userName": "u", "userType": "new", "active": true}),
+        json!({"id": "a", "userType": "new", "userName": "u", "nickName": "old", "active": true}),
+        json!({"nickName": "old", "userType": "new"}),
+        json!({"userType": "new", "nickName": "old"}),
+    ] {
+        same(rules, "/Users/a", &body);
+        let (p, _) = partial(rules, "/Users/a", body.to_string().as_bytes());
+        let Partial::Mapped(b) = p else {
+            panic!("{p:?}")
+        };
+        let got: Value = serde_json::from_slice(&b).unwrap();
+        assert_eq!(got["nickName"], "new", "{body}");
+        assert!(got.get("userType").is_none(), "{body}");
+    }
+}
