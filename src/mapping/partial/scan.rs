@@ -15,6 +15,8 @@ use std::borrow::Cow;
 
 /// Containers nested deeper than this are left to the whole-tree path.
 pub(super) const MAX_DEPTH: usize = 100;
+// `Scan::value` keeps the containers it opened as bits of a `u128`.
+const _: () = assert!(MAX_DEPTH <= 128);
 
 /// A cursor over JSON text.
 pub(super) struct Scan<'a> {
@@ -229,30 +231,26 @@ impl<'a> Scan<'a> {
     pub(super) fn value(&mut self) -> Scanned<&'a str> {
         self.ws();
         let from = self.at;
-        // The containers opened here, innermost last: `true` for an object.
-        let mut objects: Vec<bool> = Vec::new();
+        // The containers opened here, a bit each (1: an object), the innermost lowest; at most
+        // MAX_DEPTH of them, so no allocation.
+        let mut objects: u128 = 0;
+        let mut open = 0usize;
         loop {
             // A value.
             match self.next()? {
                 b'"' => drop(self.string()?),
-                b'{' => {
+                b @ (b'{' | b'[') => {
+                    let object = b == b'{';
                     self.open()?;
-                    if self.ahead() == Some(b'}') {
+                    if self.ahead() == Some(if object { b'}' } else { b']' }) {
                         self.at += 1;
                         self.depth -= 1;
                     } else {
-                        objects.push(true);
-                        self.name()?;
-                        continue;
-                    }
-                }
-                b'[' => {
-                    self.open()?;
-                    if self.ahead() == Some(b']') {
-                        self.at += 1;
-                        self.depth -= 1;
-                    } else {
-                        objects.push(false);
+                        objects = objects << 1 | u128::from(object);
+                        open += 1;
+                        if object {
+                            self.name()?;
+                        }
                         continue;
                     }
                 }
@@ -263,9 +261,10 @@ impl<'a> Scan<'a> {
             }
             // After a value: close what ends here, or go on to the next element.
             loop {
-                let Some(&object) = objects.last() else {
+                if open == 0 {
                     return self.text.get(from..self.at).ok_or(());
-                };
+                }
+                let object = objects & 1 == 1;
                 match self.next()? {
                     b',' => {
                         if object {
@@ -277,7 +276,8 @@ impl<'a> Scan<'a> {
                     b']' if !object => {}
                     _ => return Err(()),
                 }
-                objects.pop();
+                objects >>= 1;
+                open -= 1;
                 self.depth -= 1;
             }
         }
