@@ -23,19 +23,16 @@ use common::{short, value_eq};
 const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 const WX: &str = "urn:scim:schemas:extension:cisco:webexidentity:2.0:User";
 
-fn simple() -> String {
+/// A tenant's policy: the maps both tenants share (the department back from Webex, a Group
+/// attribute) and `rules` of its own.
+fn policy(name: &str, rules: &str) -> String {
     format!(
-        r#"tenant = "simple"
+        r#"tenant = "{name}"
 route = "/t"
+{rules}
 [[map]]
 from = "{ENT}:department"
 to = "{WX}:extensionAttribute1"
-[[map]]
-from = "title"
-to = "{WX}:extensionAttribute3"
-[[map]]
-from = "nickName"
-to = "userType"
 [[map]]
 resource = "Group"
 from = "displayName"
@@ -48,31 +45,34 @@ url = "http://127.0.0.1:8081/v2"
     )
 }
 
+/// Maps that all move whole attributes: the byte path.
+fn simple() -> String {
+    policy(
+        "simple",
+        &format!(
+            r#"[[map]]
+from = "title"
+to = "{WX}:extensionAttribute3"
+[[map]]
+from = "nickName"
+to = "userType""#
+        ),
+    )
+}
+
+/// A value-filtered map, a sub-attribute map and a null policy: the `Value` path.
 fn every_kind() -> String {
-    format!(
-        r#"tenant = "every"
-route = "/t"
-[nulls]
+    policy(
+        "every",
+        r#"[nulls]
 default = "clear"
 empty_string_is_null = true
-[[map]]
-from = "{ENT}:department"
-to = "{WX}:extensionAttribute1"
 [[map]]
 from = 'phoneNumbers[type eq "mobile"].value'
 to = 'phoneNumbers[type eq "work"].value'
 [[map]]
 from = "name.middleName"
-to = "nickName"
-[[map]]
-resource = "Group"
-from = "displayName"
-to = "externalId"
-[auth]
-bearer_sha256 = ["5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"]
-[upstream]
-url = "http://127.0.0.1:8081/v2"
-"#
+to = "nickName""#,
     )
 }
 
