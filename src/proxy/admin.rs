@@ -13,7 +13,7 @@ use crate::policy::store::PolicyStore;
 use crate::scim::error::ScimError;
 use async_trait::async_trait;
 use bytes::Bytes;
-use pingora::apps::{HttpPersistentSettings, HttpServerApp, ReusedHttpStream};
+use pingora::apps::{HttpServerApp, ReusedHttpStream};
 use pingora::http::ResponseHeader;
 use pingora::protocols::http::ServerSession;
 use pingora::server::ShutdownWatch;
@@ -279,11 +279,7 @@ async fn finish(
             .await
             .ok()?;
     }
-    let settings = HttpPersistentSettings::for_session(&http);
-    match http.finish().await {
-        Ok(reusable) => reusable.map(|s| ReusedHttpStream::from_reusable_stream(s, settings)),
-        Err(_) => None,
-    }
+    super::reuse(http).await
 }
 
 fn reply(status: u16, content_type: &str, body: Vec<u8>) -> Whole {

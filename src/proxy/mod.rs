@@ -96,15 +96,7 @@ impl HttpServerApp for Gateway {
             session.set_keepalive(None);
         }
         match self.serve(&mut session).await {
-            Ok(()) => {
-                let settings = HttpPersistentSettings::for_session(&session);
-                session
-                    .finish()
-                    .await
-                    .ok()
-                    .flatten()
-                    .map(|s| ReusedHttpStream::from_reusable_stream(s, settings))
-            }
+            Ok(()) => reuse(session).await,
             // The answer could not be written: the client is gone or stopped reading.
             Err(e) => {
                 tracing::debug!(error = e.etype.as_str(), "answer not written");
@@ -279,6 +271,18 @@ async fn write(session: &mut ServerSession, reply: Reply, keepalive: Option<u64>
 /// The answer's head, without Pingora's map of the names' spelling: Pingora writes the common
 /// names in title case (`Content-Type`) and the rest in lowercase (names are case-insensitive,
 /// RFC 9110 §5.1).
+/// A session whose answer is written, finished: its connection back for the next request, or
+/// `None` when it is not to be kept (closed, not keep-alive, or the finish failed).
+pub(crate) async fn reuse(session: ServerSession) -> Option<ReusedHttpStream> {
+    let settings = HttpPersistentSettings::for_session(&session);
+    session
+        .finish()
+        .await
+        .ok()
+        .flatten()
+        .map(|s| ReusedHttpStream::from_reusable_stream(s, settings))
+}
+
 fn head(reply: &Reply, keepalive: Option<u64>) -> Result<ResponseHeader> {
     let mut header = ResponseHeader::build_no_case(reply.status, Some(reply.headers.len() + 2))?;
     for (name, value) in &reply.headers {
