@@ -151,6 +151,15 @@ fn benches(c: &mut Criterion) {
     c.bench_function("response: skip a body that names no target URL", |b| {
         b.iter(|| rebase.body(black_box(body.as_bytes())))
     });
+    // The console's copy of every answer a watched gateway relays (4 KiB kept, secrets
+    // searched for in the whole answer).
+    for n in [25, 250] {
+        let answer = list_response(n);
+        c.bench_function(
+            &format!("console: keep a {}-byte answer", answer.len()),
+            |b| b.iter(|| scimgate::console::record::keep(black_box(&answer), 4096)),
+        );
+    }
 }
 
 criterion_group!(flow_benches, benches);

@@ -20,6 +20,25 @@ fn bodies_are_copied_and_cut_at_the_cap() {
     let s = "é".repeat(10);
     let k = keep(s.as_bytes(), 5).unwrap();
     assert_eq!(text(&k), "éé");
+    for (s, cap, kept) in [
+        ("a€b", 2, "a"),  // € is 3 bytes: cut after its first
+        ("a€b", 3, "a"),  // ... and after its second
+        ("a€b", 4, "a€"), // whole
+        ("a😀b", 4, "a"), // 😀 is 4 bytes
+        ("a😀b", 5, "a😀"),
+        ("aé", 1, "a"),
+    ] {
+        assert_eq!(
+            text(&keep(s.as_bytes(), cap).unwrap()),
+            kept,
+            "{s} at {cap}"
+        );
+    }
+    // Bytes that are not UTF-8 are cut where the cap says.
+    let k = keep(&[b'a', 0x80, 0x80, 0x80, 0x80, 0x80], 3).unwrap();
+    assert_eq!(k.bytes.len(), 3);
+    let k = keep(&[0xF0, 0x9F, 0x98, 0x80, 0x80], 4).unwrap();
+    assert_eq!(&*k.bytes, &[0xF0, 0x9F, 0x98, 0x80]);
 }
 
 #[test]
@@ -143,4 +162,21 @@ fn a_record_is_bounded_whatever_the_bodies() {
         .unwrap();
     let max = 2 * BODY_CAP + ANSWER_CAP + 3 * PATH_CAP + 2048;
     assert!(r.bytes() <= max, "{} > {max}", r.bytes());
+}
+
+#[test]
+fn secret_words_are_found_in_any_spelling() {
+    for key in ["PASSWORD", "PassWord", "Secret", "TOKEN", "access_Token"] {
+        let body = format!(r#"{{"userName":"bjensen","{key}":"the-value"}}"#);
+        let t = text(&keep(body.as_bytes(), BODY_CAP).unwrap());
+        assert!(!t.contains("the-value"), "{key}: {t}");
+    }
+    // The fold makes no letter of a byte that is not one: `@`, `[` and `0` stay apart.
+    for body in [
+        r#"{"p@ssword":"v"}"#,
+        r#"{"[oken":"v"}"#,
+        r#"{"passw0rd":"v"}"#,
+    ] {
+        assert!(!names_secret(body.as_bytes()), "{body}");
+    }
 }
