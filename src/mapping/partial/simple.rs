@@ -270,13 +270,13 @@ fn fix_schemas(top: &mut Object<'_>, core_urn: &str) -> Option<()> {
             match strings {
                 Some(v) => v,
                 None => {
-                    let in_use = in_use.iter().map(|u| u.to_string()).collect();
+                    let in_use = owned(&in_use);
                     return fix_schemas_values(top, core_urn, in_use);
                 }
             }
         }
         Some(Node::Json(_)) => {
-            let in_use = in_use.iter().map(|u| u.to_string()).collect();
+            let in_use = owned(&in_use);
             return fix_schemas_values(top, core_urn, in_use);
         }
         Some(n) if !n.is_null() => return Some(()),
@@ -316,6 +316,11 @@ fn fix_schemas(top: &mut Object<'_>, core_urn: &str) -> Option<()> {
     text.push(b']');
     set(top, "schemas", Node::Text(text));
     Some(())
+}
+
+/// The names of the extensions in use, owned: they borrow `top`, which the `Value` way changes.
+fn owned(in_use: &[&Cow<'_, str>]) -> Vec<String> {
+    in_use.iter().map(|u| u.to_string()).collect()
 }
 
 /// [`fix_schemas`] for a `schemas` that holds more than strings (or was already rebuilt), with
