@@ -503,3 +503,82 @@ fn two_thousand_idle_connections_under_a_low_descriptor_limit() {
     still_serves(&gw);
     assert!(!gw.log().contains("panicked"), "{}", gw.log());
 }
+
+/// `scimgate_worker_connections`, worker by worker.
+fn per_worker(gw: &Gateway) -> Vec<(String, f64)> {
+    let mut workers: Vec<(String, f64)> = gw
+        .metrics()
+        .lines()
+        .filter_map(|l| l.strip_prefix("scimgate_worker_connections{worker=\""))
+        .filter_map(|l| l.split_once("\"} "))
+        .map(|(w, v)| (w.to_string(), v.trim().parse().unwrap()))
+        .collect();
+    workers.sort_by(|a, b| a.0.cmp(&b.0));
+    workers
+}
+
+/// Open `n` connections, each served one request and kept open, `gap` apart (all at once when
+/// zero: connected first, then each asked).
+fn open_kept(gw: &Gateway, n: usize, gap: Duration) -> Vec<TcpStream> {
+    let mut kept: Vec<TcpStream> = Vec::new();
+    for _ in 0..n {
+        kept.push(connect(gw));
+        if !gap.is_zero() {
+            std::thread::sleep(gap);
+        }
+    }
+    for s in &mut kept {
+        s.write_all(b"GET /nope HTTP/1.1\r\nHost: gw\r\n\r\n")
+            .unwrap();
+        let mut buf = [0u8; 1024];
+        assert!(s.read(&mut buf).unwrap() > 0);
+    }
+    kept
+}
+
+/// Issue 15: with a thread per core, each thread's accept loop used to take whatever it could,
+/// and a client's burst of connections split 24/8 or 20/12 over two threads: one core
+/// saturated while the other idled. The loops now take turns (the carried Pingora patch), and
+/// `scimgate_worker_connections` shows each thread's share.
+#[test]
+fn the_worker_threads_share_the_connections_evenly() {
+    let _serial = TIMED.lock().unwrap_or_else(|e| e.into_inner());
+    let (_rec, gw) = gateway(&["--threads", "2"]);
+    // A burst, as a load generator or an IdP opening its pool.
+    let burst = open_kept(&gw, 16, Duration::ZERO);
+    let workers = per_worker(&gw);
+    assert_eq!(workers.len(), 2, "{workers:?}");
+    assert_eq!(
+        workers.iter().map(|w| w.1).sum::<f64>(),
+        16.0,
+        "{workers:?}"
+    );
+    for (w, n) in &workers {
+        assert!(
+            (5.0..=11.0).contains(n),
+            "worker {w}: {n} of 16 ({workers:?})"
+        );
+    }
+    // They all end: the gauge goes back to zero on every worker.
+    drop(burst);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        per_worker(&gw).iter().all(|w| w.1 == 0.0),
+        "{:?}",
+        per_worker(&gw)
+    );
+    // One at a time: the thread with fewer takes the next one (a thread the machine keeps
+    // waiting 10 ms leaves it to the other, so the bound is loose).
+    let trickle = open_kept(&gw, 8, Duration::from_millis(40));
+    let workers = per_worker(&gw);
+    assert_eq!(workers.iter().map(|w| w.1).sum::<f64>(), 8.0, "{workers:?}");
+    for (w, n) in &workers {
+        assert!(
+            (2.0..=6.0).contains(n),
+            "worker {w}: {n} of 8 ({workers:?})"
+        );
+    }
+    drop(trickle);
+    // And the gateway serves as before.
+    fresh_clients_are_answered_at_once(&gw);
+}

@@ -98,6 +98,8 @@ pub struct Conn {
     linger: AtomicBool,
     /// The task reading this connection, woken on eviction.
     waker: AtomicWaker,
+    /// `scimgate_worker_connections` of the thread that took the connection.
+    worker: prometheus::IntGauge,
 }
 
 impl Connections {
@@ -138,9 +140,11 @@ impl Connections {
             requests: AtomicU32::new(0),
             linger: AtomicBool::new(false),
             waker: AtomicWaker::new(),
+            worker: metrics::WORKER_CONNECTIONS.with_label_values(&[worker()]),
         });
         self.live().insert(conn.id, conn.clone());
         metrics::CONNECTIONS.with_label_values(&[listener]).inc();
+        conn.worker.inc();
         Some(Slot {
             conns: self.clone(),
             conn,
@@ -180,7 +184,20 @@ impl Drop for Slot {
         metrics::CONNECTIONS
             .with_label_values(&[self.conn.listener])
             .dec();
+        self.conn.worker.dec();
     }
+}
+
+/// This thread's number among the threads that serve IdP connections ("0", "1", …, in the
+/// order they took their first one), the `worker` label of `scimgate_worker_connections`.
+/// With thread per core a connection is served where it was accepted (the carried Pingora
+/// patch), and the accept loops take turns, so the gauge shows how even the threads' share is.
+fn worker() -> &'static str {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static ME: &'static str = Box::leak(NEXT.fetch_add(1, Ordering::Relaxed).to_string().into_boxed_str());
+    }
+    ME.with(|me| *me)
 }
 
 tokio::task_local! {

@@ -236,6 +236,16 @@ pub static CONNECTIONS: Lazy<IntGaugeVec> = Lazy::new(|| {
     ))
 });
 
+/// IdP connections open now on each worker thread: one thread with most of them is one hot core
+/// (the accept loops take turns, so they stay within a connection or two of each other).
+pub static WORKER_CONNECTIONS: Lazy<IntGaugeVec> = Lazy::new(|| {
+    metric!(register_int_gauge_vec!(
+        "scimgate_worker_connections",
+        "IdP connections open now on each worker thread (worker: 0, 1, ... in the order the threads took their first connection).",
+        &["worker"]
+    ))
+});
+
 pub static EDGE_REFUSALS: Lazy<IntCounterVec> = Lazy::new(|| {
     metric!(register_int_counter_vec!(
         "scimgate_edge_refusals_total",
