@@ -241,8 +241,11 @@ const SECRET_KEYS: [&str; 7] = [
     "id_token",
 ];
 
-/// Words whose presence in a body makes it worth scrubbing (case-insensitive).
-const SECRET_WORDS: [&[u8]; 3] = [b"password", b"secret", b"token"];
+/// Words whose presence in a body makes it worth scrubbing (case-insensitive). The fourth is
+/// a JSON escape as the fold spells it (`\u` folds to `|u`): a name written with escapes
+/// (`"pass\u0077ord"`) holds none of the words as bytes, so any escape sends the body through
+/// the parse, which decodes names before [`is_secret_key`] reads them.
+const SECRET_WORDS: [&[u8]; 4] = [b"password", b"secret", b"token", b"|u"];
 
 /// The body case-folded into a reused buffer, then one SIMD substring search per word
 /// (memchr's memmem). Every answer a console-watched gateway relays goes through this, so it is
@@ -254,7 +257,7 @@ const SECRET_WORDS: [&[u8]; 3] = [b"password", b"secret", b"token"];
 /// letters exactly and never turns a byte that is not a letter into one, so it finds the
 /// (lowercase) words in every spelling; what else it changes cannot make a match.
 fn names_secret(body: &[u8]) -> bool {
-    static FINDERS: std::sync::LazyLock<[memchr::memmem::Finder<'static>; 3]> =
+    static FINDERS: std::sync::LazyLock<[memchr::memmem::Finder<'static>; 4]> =
         std::sync::LazyLock::new(|| SECRET_WORDS.map(memchr::memmem::Finder::new));
     thread_local! {
         static LOWER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -333,7 +336,9 @@ pub fn scrub(v: &mut Value) {
 
 /// A query with the values of secret-named parameters replaced (`access_token=…`).
 pub fn scrub_query(query: &str) -> Cow<'_, str> {
-    if !names_secret(query.as_bytes()) {
+    // Looked for in the decoded query: `access%5Ftoken=` names a token too.
+    let decoded: Cow<'_, [u8]> = percent_encoding::percent_decode_str(query).into();
+    if !names_secret(&decoded) {
         return Cow::Borrowed(query);
     }
     let parts: Vec<String> = query

@@ -81,6 +81,13 @@ fn secret_query_parameters_are_replaced() {
     let q = scrub_query("access_token=abc.def&count=2&Password=x");
     assert!(!q.contains("abc.def") && !q.contains("=x"), "{q}");
     assert!(q.contains("count=2"));
+    // A name spelled with percent escapes is decoded before it is judged.
+    let q = scrub_query("access_t%6Fken=abc.def&count=2&%50assword=x&%74oken=y");
+    assert!(
+        !q.contains("abc.def") && !q.contains("=x") && !q.contains("=y"),
+        "{q}"
+    );
+    assert!(q.contains("count=2"));
 }
 
 #[test]
@@ -170,6 +177,18 @@ fn secret_words_are_found_in_any_spelling() {
         let body = format!(r#"{{"userName":"bjensen","{key}":"the-value"}}"#);
         let t = text(&keep(body.as_bytes(), BODY_CAP).unwrap());
         assert!(!t.contains("the-value"), "{key}: {t}");
+    }
+    // A name spelled with JSON escapes is decoded before it is judged.
+    for key in [
+        r"pass\u0077ord",
+        r"\u0074oken",
+        r"Client_\u0053ecret",
+        r"\u0070\u0061ssword",
+    ] {
+        let body = format!(r#"{{"userName":"bjensen","{key}":"the-value"}}"#);
+        let t = text(&keep(body.as_bytes(), BODY_CAP).unwrap());
+        assert!(!t.contains("the-value"), "{key}: {t}");
+        assert!(t.contains("bjensen"), "{key}: {t}");
     }
     // The fold makes no letter of a byte that is not one: `@`, `[` and `0` stay apart.
     for body in [
