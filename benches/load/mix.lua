@@ -2,6 +2,8 @@
 -- MODE "mix" (default): a provisioning mix of 40 % GET list, 30 % GET by id, 15 % POST user
 -- (Entra style), 15 % PATCH (Entra style). MODE "list": only the GET of a 10-user list.
 -- MODE "patch": only Entra's 6-op PATCH (issue 15's two single-request cases).
+-- PAUSE_MS (environment): each connection waits that many milliseconds after an answer before
+-- its next request (wrk's delay()), for latency below saturation (run.sh's paced runs).
 local base, token, mode
 local user = '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],'
   .. '"externalId":"0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef","userName":"Test_User@contoso.com","active":"True","displayName":"Test User",'
@@ -51,5 +53,13 @@ function request()
   else
     h["Content-Type"] = "application/scim+json"
     return wrk.format("PATCH", base .. "/Users/2819c223-7f76-453a-919d-413861904646", h, patch)
+  end
+end
+
+local pause = tonumber(os.getenv("PAUSE_MS") or "") or 0
+if pause > 0 then
+  -- Only defined when asked for: wrk arms a timer per request once a script has delay().
+  function delay()
+    return pause
   end
 end

@@ -3,7 +3,8 @@
 #   benches/load/run.sh [seconds=10] [connections=32]      (SCIMGATE_BIN=path: another binary)
 #   env: ROUNDS=n (interleaved rounds, median reported), CASES="list patch mix", WRK_THREADS=1,
 #        SCIMGATE_THREADS=2, SCIMGATE_ARGS="..." (more serve flags), SKIP_MEMORY=1 (no 1,000-tenant
-#        RSS run), HOLD=1 (start everything and wait, to profile by hand)
+#        RSS run), HOLD=1 (start everything and wait, to profile by hand), PACE=ms (the paced
+#        latency runs' pause between requests, default 2; 0 skips them)
 # One canned SCIM upstream (nginx `return`ing SCIM JSON; list, user, create, patch), and the same
 # wrk mix (benches/load/mix.lua: 40 % GET list, 30 % GET by id, 15 % POST user, 15 % PATCH) sent
 # to: (1) the upstream directly, (2) nginx proxy_pass in front of it (as many workers as the
@@ -131,6 +132,19 @@ for r in $(seq "$ROUNDS"); do
     run "$c.full.$r" "http://127.0.0.1:$GW" /full/scim/v2 "$c" "$CONN"
   done
 done
+# Latency below saturation: at -c32 a saturated closed loop's latency is its queue (Little's law:
+# 32 requests in flight / the rate), so the slower target has the longer one whatever it adds.
+# Paced, every connection waits PACE ms after each answer, which puts every target at about
+# the same rate (~11-13k req/s here, a third of the gateway's): p99 is then what each adds.
+PACE=${PACE:-2}
+if [ "$PACE" != 0 ]; then
+  for c in list patch; do
+    PAUSE_MS=$PACE run "$c.paced.direct" "http://127.0.0.1:$UP" /v2 "$c" "$CONN"
+    PAUSE_MS=$PACE run "$c.paced.nginx" "http://127.0.0.1:$PROXY" /v2 "$c" "$CONN"
+    PAUSE_MS=$PACE run "$c.paced.pass" "http://127.0.0.1:$GW" /pass/scim/v2 "$c" "$CONN"
+    PAUSE_MS=$PACE run "$c.paced.full" "http://127.0.0.1:$GW" /full/scim/v2 "$c" "$CONN"
+  done
+fi
 # Added latency without queueing: one connection, one request at a time, the mix.
 run "lat.direct" "http://127.0.0.1:$UP" /v2 mix 1
 run "lat.pass" "http://127.0.0.1:$GW" /pass/scim/v2 mix 1
@@ -138,9 +152,9 @@ run "lat.full" "http://127.0.0.1:$GW" /full/scim/v2 mix 1
 echo "pool: 'failed to acquire reusable stream' lines in the gateway log: $(grep -c "failed to acquire reusable stream" "$W/gw.log" || true)"
 # Upstream connections the gateway opened (a pool that discards healthy connections opens more).
 echo "upstream connections opened by the gateway: $(curl -s http://127.0.0.1:$ADMIN/metrics | awk '/^scimgate_upstream_connections_opened_total/{n+=$2} END{print n+0}')"
-python3 - "$W" "$ROUNDS" "$CASES" <<'PY'
+python3 - "$W" "$ROUNDS" "$CASES" "$PACE" <<'PY'
 import re, statistics, sys
-w, rounds, cases = sys.argv[1], int(sys.argv[2]), sys.argv[3].split()
+w, rounds, cases, pace = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(), sys.argv[4]
 def parse(name):
     t = open(f"{w}/{name}.txt").read()
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
@@ -155,6 +169,11 @@ for c in cases:
     d, n, p, f = (med(c, t) for t in ["direct", "nginx", "pass", "full"])
     print(f"[{c}] passthrough / nginx req/s:  {p[0]/n[0]:.2f}   full policy / passthrough: {f[0]/p[0]:.2f}")
     print(f"[{c}] p99 above the upstream's own: nginx {n[2]-d[2]:+.2f} ms, passthrough {p[2]-d[2]:+.2f} ms, full {f[2]-d[2]:+.2f} ms")
+if pace != "0":
+    for c in ["list", "patch"]:
+        d, n, p, f = (parse(f"{c}.paced.{t}") for t in ["direct", "nginx", "pass", "full"])
+        print(f"[{c}] paced ({pace} ms between requests; {d[0]/1000:.1f}k / {n[0]/1000:.1f}k / {p[0]/1000:.1f}k / {f[0]/1000:.1f}k req/s):"
+              f" p99 above the upstream's own: nginx {n[2]-d[2]:+.2f} ms, passthrough {p[2]-d[2]:+.2f} ms, full {f[2]-d[2]:+.2f} ms")
 ld, lp, lf = parse("lat.direct"), parse("lat.pass"), parse("lat.full")
 print(f"added latency, one connection, passthrough: p50 {lp[1]-ld[1]:+.3f} ms, p99 {lp[2]-ld[2]:+.3f} ms")
 print(f"added latency, one connection, full policy: p50 {lf[1]-ld[1]:+.3f} ms, p99 {lf[2]-ld[2]:+.3f} ms")
