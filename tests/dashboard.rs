@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 
 const BULK: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
 
-/// The contract's metric names (policies/README.md, "Metrics"), plus the reload counter.
+/// The contract's metric names (policies/README.md, "Metrics"), plus the reload counter and the
+/// connection edge's and the upstream pool's.
 const METRICS: &[&str] = &[
     "scimgate_requests_total",
     "scimgate_request_duration_seconds",
@@ -34,10 +35,23 @@ const METRICS: &[&str] = &[
     "scimgate_queue_delay_seconds",
     "scimgate_guard_blocked_total",
     "scimgate_guard_tripped",
+    "scimgate_connections",
+    "scimgate_connections_refused_total",
+    "scimgate_worker_connections",
+    "scimgate_edge_refusals_total",
+    "scimgate_upstream_connections_opened_total",
 ];
 
 /// Metrics without a `tenant` label.
-const UNTENANTED: &[&str] = &["scimgate_policy_reloads_total", "scimgate_policy_tenants"];
+const UNTENANTED: &[&str] = &[
+    "scimgate_policy_reloads_total",
+    "scimgate_policy_tenants",
+    "scimgate_connections",
+    "scimgate_connections_refused_total",
+    "scimgate_worker_connections",
+    "scimgate_edge_refusals_total",
+    "scimgate_upstream_connections_opened_total",
+];
 
 fn repo_file(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
