@@ -123,14 +123,15 @@ run() { # file url base mode conns
   wrk -t"$WT" -c"$5" -d"${DUR}s" --latency -s benches/load/mix.lua "$2" -- "$3" bench-token "$4" > "$W/$1.txt"
   awk -v n="$1" '/Requests\/sec/{r=$2} / 50%/{p50=$2} / 99%/{p99=$2} /Non-2xx/{bad=$5} END{printf "%-30s %10s req/s   p50 %-8s p99 %-8s non-2xx %s\n", n, r, p50, p99, (bad==""?0:bad)}' "$W/$1.txt"
 }
+targets() { # case tag: the case sent to the four targets in turn, files <case>.<target>.<tag>
+  run "$1.direct.$2" "http://127.0.0.1:$UP" /v2 "$1" "$CONN"
+  run "$1.nginx.$2" "http://127.0.0.1:$PROXY" /v2 "$1" "$CONN"
+  run "$1.pass.$2" "http://127.0.0.1:$GW" /pass/scim/v2 "$1" "$CONN"
+  run "$1.full.$2" "http://127.0.0.1:$GW" /full/scim/v2 "$1" "$CONN"
+}
 echo "wrk -t$WT -c$CONN -d${DUR}s, mix.lua; gateway and nginx proxy with $THREADS threads/workers; $(nproc) cores; $ROUNDS round(s)"
 for r in $(seq "$ROUNDS"); do
-  for c in $CASES; do
-    run "$c.direct.$r" "http://127.0.0.1:$UP" /v2 "$c" "$CONN"
-    run "$c.nginx.$r" "http://127.0.0.1:$PROXY" /v2 "$c" "$CONN"
-    run "$c.pass.$r" "http://127.0.0.1:$GW" /pass/scim/v2 "$c" "$CONN"
-    run "$c.full.$r" "http://127.0.0.1:$GW" /full/scim/v2 "$c" "$CONN"
-  done
+  for c in $CASES; do targets "$c" "$r"; done
 done
 # Latency below saturation: at -c32 a saturated closed loop's latency is its queue (Little's law:
 # 32 requests in flight / the rate), so the slower target has the longer one whatever it adds.
@@ -138,12 +139,7 @@ done
 # the same rate (~11-13k req/s here, a third of the gateway's): p99 is then what each adds.
 PACE=${PACE:-2}
 if [ "$PACE" != 0 ]; then
-  for c in list patch; do
-    PAUSE_MS=$PACE run "$c.paced.direct" "http://127.0.0.1:$UP" /v2 "$c" "$CONN"
-    PAUSE_MS=$PACE run "$c.paced.nginx" "http://127.0.0.1:$PROXY" /v2 "$c" "$CONN"
-    PAUSE_MS=$PACE run "$c.paced.pass" "http://127.0.0.1:$GW" /pass/scim/v2 "$c" "$CONN"
-    PAUSE_MS=$PACE run "$c.paced.full" "http://127.0.0.1:$GW" /full/scim/v2 "$c" "$CONN"
-  done
+  for c in list patch; do PAUSE_MS=$PACE targets "$c" paced; done
 fi
 # Added latency without queueing: one connection, one request at a time, the mix.
 run "lat.direct" "http://127.0.0.1:$UP" /v2 mix 1
@@ -171,7 +167,7 @@ for c in cases:
     print(f"[{c}] p99 above the upstream's own: nginx {n[2]-d[2]:+.2f} ms, passthrough {p[2]-d[2]:+.2f} ms, full {f[2]-d[2]:+.2f} ms")
 if pace != "0":
     for c in ["list", "patch"]:
-        d, n, p, f = (parse(f"{c}.paced.{t}") for t in ["direct", "nginx", "pass", "full"])
+        d, n, p, f = (parse(f"{c}.{t}.paced") for t in ["direct", "nginx", "pass", "full"])
         print(f"[{c}] paced ({pace} ms between requests; {d[0]/1000:.1f}k / {n[0]/1000:.1f}k / {p[0]/1000:.1f}k / {f[0]/1000:.1f}k req/s):"
               f" p99 above the upstream's own: nginx {n[2]-d[2]:+.2f} ms, passthrough {p[2]-d[2]:+.2f} ms, full {f[2]-d[2]:+.2f} ms")
 ld, lp, lf = parse("lat.direct"), parse("lat.pass"), parse("lat.full")
