@@ -32,7 +32,7 @@ pub async fn split(
     tenant: &Tenant,
     asked: &Asked<'_>,
     request: Value,
-    seen: &mut super::observe::Seen,
+    seen: &mut super::observe::Seen<'_>,
 ) -> Result<UpstreamResponse, ScimError> {
     let ops = operations(&request);
     let fail_on_errors = crate::scim::message::field(&request, "failOnErrors")

@@ -99,7 +99,7 @@ pub async fn send(
     asked: &Asked<'_>,
     mut body: Body,
     deadline: Option<Instant>,
-    seen: &mut super::observe::Seen,
+    seen: &mut super::observe::Seen<'_>,
 ) -> Result<Sent, ScimError> {
     let mut stats = Stats::default();
     let changes = translate::request(tenant, asked, &mut body, &mut stats);

@@ -132,11 +132,11 @@ pub enum Auth {
 
 /// The phase list. Every refusal is a [`ScimError`]; nothing reaches the target before the
 /// request is routed, authenticated, policed, parsed and translated whole.
-pub async fn phases(
-    gw: &Gateway<'_>,
+pub async fn phases<'p>(
+    gw: &Gateway<'p>,
     req: &Incoming<'_>,
     source: &mut dyn BodySource,
-    seen: &mut Seen,
+    seen: &mut Seen<'p>,
     auth: Auth,
 ) -> Result<Reply, ScimError> {
     // 1. route: the tenant, and the one canonical path, query and headers.

@@ -9,13 +9,14 @@ use crate::policy::Tenant;
 use crate::scim::resource::Resource;
 use crate::telemetry::metrics::{self, NO_TENANT};
 use serde_json::Value;
-use std::sync::Arc;
 use std::time::Duration;
 
-/// What the flow learned about one request, for its metrics and access-log line.
+/// What the flow learned about one request, for its metrics and access-log line. The tenant is
+/// borrowed from the policy snapshot the request holds: no shared reference count is touched
+/// per request (two threads counting one tenant's `Arc` pass its cache line back and forth).
 #[derive(Default)]
-pub struct Seen {
-    pub tenant: Option<Arc<Tenant>>,
+pub struct Seen<'p> {
+    pub tenant: Option<&'p Tenant>,
     pub resource: Resource,
     /// The id in `/Users/{id}` or `/Groups/{id}` (an opaque identifier, not PII).
     pub resource_id: Option<String>,
@@ -29,10 +30,10 @@ pub struct Seen {
     pub exchange: crate::console::record::Draft,
 }
 
-impl Seen {
+impl<'p> Seen<'p> {
     /// Learn the tenant and endpoint of a routed request (`rest` is canonical).
-    pub fn routed(&mut self, tenant: &Arc<Tenant>, rest: &str) {
-        self.tenant = Some(Arc::clone(tenant));
+    pub fn routed(&mut self, tenant: &'p Tenant, rest: &str) {
+        self.tenant = Some(tenant);
         self.resource = Resource::classify(rest);
         if matches!(self.resource, Resource::Users | Resource::Groups) {
             self.resource_id = rest
@@ -56,7 +57,7 @@ impl Seen {
 
 /// Hand the console's ring this exchange's record (a request routed to a tenant): one bounded
 /// record, one `try_send`, nothing else on the request path.
-pub fn keep(ring: &crate::console::Ring, seen: &mut Seen, reply: &Reply, elapsed: Duration) {
+pub fn keep(ring: &crate::console::Ring, seen: &mut Seen<'_>, reply: &Reply, elapsed: Duration) {
     let Some(tenant) = seen.tenant.as_ref() else {
         return;
     };
@@ -78,7 +79,7 @@ pub fn keep(ring: &crate::console::Ring, seen: &mut Seen, reply: &Reply, elapsed
 }
 
 /// Count the request and write its access-log line.
-pub fn record(method: &http::Method, seen: &Seen, reply: &Reply, elapsed: Duration) {
+pub fn record(method: &http::Method, seen: &Seen<'_>, reply: &Reply, elapsed: Duration) {
     let status = reply.status;
     let method = metrics::method_label(method);
     let tenant = seen.tenant.as_ref().map_or(NO_TENANT, |t| t.name.as_str());

@@ -8,25 +8,24 @@ use crate::mapping::query::decode_param;
 use crate::policy::{Policies, Tenant};
 use crate::scim::error::ScimError;
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// The tenant and the canonical upstream-relative path (`""` or `/Users/123`) of a request.
 #[derive(Debug)]
-pub struct Routed {
-    pub tenant: Arc<Tenant>,
+pub struct Routed<'p> {
+    /// Borrowed from the request's policy snapshot (see `observe::Seen`).
+    pub tenant: &'p Arc<Tenant>,
     pub rest: String,
 }
 
 /// Match `path` (the request path without query) to a tenant and canonicalise the rest.
-pub fn route(policies: &Policies, path: &str) -> Result<Routed, ScimError> {
+pub fn route<'p>(policies: &'p Policies, path: &str) -> Result<Routed<'p>, ScimError> {
     let (tenant, rest) = policies
         .route(path)
         .ok_or_else(|| ScimError::not_found("no SCIM tenant is served at this path"))?;
     let rest = canonical_rest(rest)?;
-    Ok(Routed {
-        tenant: Arc::clone(tenant),
-        rest,
-    })
+    Ok(Routed { tenant, rest })
 }
 
 /// Longest accepted path after the route, bytes.
@@ -90,7 +89,7 @@ pub fn canonical_rest(rest: &str) -> Result<String, ScimError> {
 }
 
 /// One segment, decoded and checked.
-fn decode_segment(seg: &str) -> Result<String, ScimError> {
+fn decode_segment(seg: &str) -> Result<Cow<'_, str>, ScimError> {
     if seg.is_empty() {
         return Err(refused("empty segment"));
     }
@@ -110,8 +109,9 @@ fn decode_segment(seg: &str) -> Result<String, ScimError> {
             return Err(refused("an encoded '%' (double encoding)"));
         }
     }
-    let bytes: Vec<u8> = percent_decode_str(seg).collect();
-    let text = String::from_utf8(bytes)
+    // Borrowed when nothing was escaped (the common case: no copy).
+    let text = percent_decode_str(seg)
+        .decode_utf8()
         .map_err(|_| refused("bytes that are not UTF-8 (overlong forms)"))?;
     if text.contains(['/', '\\', ';']) {
         return Err(refused("an encoded '/', '\\' or ';'"));

@@ -369,7 +369,7 @@ impl Tenant {
 impl Policies {
     /// The tenant whose route is the longest prefix of `path` at a segment boundary, and the
     /// rest of the path after the route (empty or starting with `/`).
-    pub fn route<'a>(&'a self, path: &'a str) -> Option<(&'a Arc<Tenant>, &'a str)> {
+    pub fn route<'a, 'b>(&'a self, path: &'b str) -> Option<(&'a Arc<Tenant>, &'b str)> {
         self.tenants.iter().find_map(|t| {
             let rest = path.strip_prefix(t.route.as_str())?;
             (rest.is_empty() || rest.starts_with('/')).then_some((t, rest))
