@@ -123,6 +123,25 @@ fn benches(c: &mut Criterion) {
             )
         })
     });
+    // A gateway serving many companies: the route is found among 1,000 (the last one sorted).
+    let many = Policies::new(
+        (0..1000)
+            .map(|i| {
+                let toml = POLICY
+                    .replace("\"bench\"", &format!("\"t{i:04}\""))
+                    .replace("/acme/", &format!("/t{i:04}/"));
+                compile_file(Path::new("bench.toml"), &toml).unwrap()
+            })
+            .collect(),
+    );
+    c.bench_function("route: match and sanitise among 1,000 tenants", |b| {
+        b.iter(|| {
+            flow::route::route(
+                &many,
+                black_box("/t0999/scim/v2/Users/2819c223-7f76-453a-919d-413861904646"),
+            )
+        })
+    });
     let headers = http::HeaderMap::new();
     c.bench_function("request: build the upstream request", |b| {
         b.iter(|| {

@@ -62,9 +62,7 @@ fn request(
     query: Option<&str>,
     body: Option<&[u8]>,
 ) -> Result<Value, ScimError> {
-    let policies = Policies {
-        tenants: vec![Arc::clone(tenant)],
-    };
+    let policies = Policies::from_shared(vec![Arc::clone(tenant)]);
     let canned = Canned::default();
     let gw = Gateway {
         policies: &policies,

@@ -212,6 +212,8 @@ impl Cx<'_> {
             Some("must start with '/'")
         } else if trimmed.len() > 256 {
             Some("is longer than 256 characters")
+        } else if trimmed.matches('/').count() > super::model::MAX_ROUTE_SEGMENTS {
+            Some("has more than 16 segments")
         } else if trimmed
             .strip_prefix('/')
             .unwrap_or(trimmed)
@@ -836,6 +838,21 @@ bearer_env = "ACME_TOKEN"
             "{}",
             e[0]
         );
+    }
+
+    /// A request's tenant is looked up by its path's first segments, at most 16 of them.
+    #[test]
+    fn a_route_has_at_most_16_segments() {
+        let sixteen = "/s".repeat(16);
+        let ok = OK.replace("/acme/scim/v2/", &sixteen);
+        assert_eq!(
+            compile_file(Path::new("t.toml"), &ok).unwrap().route,
+            sixteen
+        );
+        let e = errors(&OK.replace("/acme/scim/v2/", &"/s".repeat(17)));
+        assert_eq!(e.len(), 1, "{e:#?}");
+        assert!(e[0].contains("error[E011]"), "{}", e[0]);
+        assert!(e[0].contains("has more than 16 segments"), "{}", e[0]);
     }
 
     #[test]

@@ -168,7 +168,21 @@ impl Policies {
                 .cmp(&a.route.len())
                 .then(a.route.cmp(&b.route))
         });
-        Policies { tenants }
+        let by_route = tenants
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (Box::from(t.route.as_str()), i))
+            .collect();
+        let max_segments = tenants
+            .iter()
+            .map(|t| t.route.matches('/').count())
+            .max()
+            .unwrap_or(0);
+        Policies {
+            tenants,
+            by_route,
+            max_segments,
+        }
     }
 }
 

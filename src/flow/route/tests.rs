@@ -124,3 +124,113 @@ fn one_of_each_forwarded_header() {
     h.append("content-type", "application/xml".parse().unwrap());
     assert_eq!(check_headers(&h).unwrap_err().status, 400);
 }
+
+fn tenants(routes: &[&str]) -> Policies {
+    let compiled = routes.iter().enumerate().map(|(i, r)| {
+        let src = format!(
+            "tenant = \"t{i}\"\nroute = \"{r}\"\n[auth]\nbearer_sha256 = [\"{}\"]\n[upstream]\nurl = \"http://127.0.0.1:9/v2\"\n",
+            "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"
+        );
+        crate::policy::compile::compile_file(std::path::Path::new("t.toml"), &src).unwrap()
+    });
+    Policies::new(compiled.collect())
+}
+
+/// What `Policies::route` answered when it scanned every route, longest first: the oracle
+/// for its index.
+fn by_scan<'a>(p: &'a Policies, path: &'a str) -> Option<(&'a str, &'a str)> {
+    p.tenants.iter().find_map(|t| {
+        let rest = path.strip_prefix(t.route.as_str())?;
+        (rest.is_empty() || rest.starts_with('/')).then_some((t.name.as_str(), rest))
+    })
+}
+
+#[test]
+fn the_route_is_the_longest_prefix_at_a_segment_boundary() {
+    let p = tenants(&["/a", "/a/eu", "/a/eu/x/y", "/b/scim/v2", "/B/scim/v2"]);
+    let found = |path: &str| {
+        p.route(path)
+            .map(|(t, rest)| (t.name.clone(), rest.to_string()))
+    };
+    assert_eq!(found("/a"), Some(("t0".into(), "".into())));
+    assert_eq!(found("/a/"), Some(("t0".into(), "/".into())));
+    assert_eq!(found("/a/Users/1"), Some(("t0".into(), "/Users/1".into())));
+    assert_eq!(found("/a/eu/Users"), Some(("t1".into(), "/Users".into())));
+    assert_eq!(found("/a/eu/x"), Some(("t1".into(), "/x".into())));
+    assert_eq!(
+        found("/a/eu/x/y/Users"),
+        Some(("t2".into(), "/Users".into()))
+    );
+    assert_eq!(
+        found("/b/scim/v2/Users"),
+        Some(("t3".into(), "/Users".into()))
+    );
+    // Case matters, as it does upstream; a prefix must end at a '/'.
+    assert_eq!(
+        found("/B/scim/v2/Users"),
+        Some(("t4".into(), "/Users".into()))
+    );
+    assert_eq!(found("/ab/Users"), None);
+    assert_eq!(found("/b/scim/v22"), None);
+    assert_eq!(found("/b/scim"), None);
+    assert_eq!(found(""), None);
+    assert_eq!(found("/"), None);
+    assert_eq!(found("a/Users"), None);
+    assert_eq!(found("//a/Users"), None);
+}
+
+/// The index answers what the scan of every route answered, for paths made of the routes'
+/// own segments and a few others, at every depth (a deep path is not looked up past the
+/// longest route).
+#[test]
+fn the_route_index_agrees_with_a_scan_of_every_route() {
+    let routes = [
+        "/a",
+        "/a/b",
+        "/a/b/c",
+        "/x/a/b",
+        "/a/c",
+        "/b",
+        "/c/d/e/f/g/h",
+        "/A",
+        "/a.b",
+        "/a-b/c",
+    ];
+    let p = tenants(&routes);
+    let parts = [
+        "a", "b", "c", "A", "a.b", "a-b", "d", "e", "f", "g", "h", "x", "",
+    ];
+    let mut checked = 0;
+    let mut matched = 0;
+    // Every path of 1 to 4 of those segments, and deeper ones along /c/d/e/f/g/h.
+    let mut paths: Vec<String> = Vec::new();
+    let mut last = vec![String::new()];
+    for _ in 0..4 {
+        last = last
+            .iter()
+            .flat_map(|p| parts.iter().map(move |s| format!("{p}/{s}")))
+            .collect();
+        paths.extend(last.iter().cloned());
+    }
+    paths.push("/c/d/e/f/g/h/Users/1/x/y/z/w/v/u/t/s/r/q/p".into());
+    paths.push("/c/d/e/f/g/h".into());
+    paths.push("/c/d/e/f/g".into());
+    paths.push("/a/b/".into());
+    paths.push("/a//b".into());
+    paths.push("/".repeat(40));
+    for path in &paths {
+        let want = by_scan(&p, path);
+        let got = p.route(path).map(|(t, rest)| (t.name.as_str(), rest));
+        assert_eq!(got, want, "{path:?}");
+        checked += 1;
+        matched += usize::from(want.is_some());
+    }
+    assert!(checked > 30_000 && matched > 9_000, "{checked} {matched}");
+}
+
+#[test]
+fn no_tenant_no_route() {
+    let p = Policies::default();
+    assert!(p.route("/a/Users").is_none());
+    assert!(Policies::new(Vec::new()).route("/").is_none());
+}
