@@ -128,10 +128,13 @@ pub async fn send(
     let started = Instant::now();
     // Sent again when `[upstream.retry]` allows; what each answer teaches is learnt there.
     let result = super::retry::exchange(gw, tenant, &mut req).await?;
+    let took = started.elapsed().as_secs_f64();
     metrics::UPSTREAM_DURATION
         .with_label_values(&[&tenant.name])
-        .observe(started.elapsed().as_secs_f64());
+        .observe(took);
     let resp = result.map_err(|e| failed(tenant, e))?;
+    // A split Bulk's chunks add up.
+    *seen.upstream_ms.get_or_insert(0.0) += took * 1000.0;
     Ok(Sent::Answered(resp))
 }
 

@@ -116,9 +116,10 @@ pub async fn serve(gw: &Gateway<'_>, req: &Incoming<'_>, body: &mut dyn BodySour
         Ok(r) => r,
         Err(e) => Reply::from(e),
     };
-    observe::record(req.method, &seen, &reply, started.elapsed());
+    let elapsed = started.elapsed();
+    observe::record(req.method, &seen, &reply, elapsed);
     if let Some(ring) = gw.exchanges {
-        observe::keep(ring, &mut seen, &reply, started.elapsed());
+        observe::keep(ring, &mut seen, &reply, elapsed);
     }
     reply
 }
@@ -195,7 +196,6 @@ pub async fn phases<'p>(
         query: req.query,
         headers: req.headers,
     };
-    let started = Instant::now();
     let resp = match split {
         Some(whole) => bulk::split(gw, tenant, &asked, whole, seen).await?,
         None => match exchange::send(gw, tenant, &asked, body, None, seen).await? {
@@ -210,7 +210,6 @@ pub async fn phases<'p>(
         },
     };
     seen.upstream_status = Some(resp.status);
-    seen.upstream_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
     // 7. translate the answer back.
     let public_base = response::public_base(tenant, req.host, gw.tls);
     translate::respond(tenant, &asked, resp, &public_base, &mut seen.rules)

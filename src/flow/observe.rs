@@ -21,6 +21,8 @@ pub struct Seen<'p> {
     /// The id in `/Users/{id}` or `/Groups/{id}` (an opaque identifier, not PII).
     pub resource_id: Option<String>,
     pub upstream_status: Option<u16>,
+    /// Time in the exchange with the target, retries included (a split Bulk: its chunks'
+    /// sum); the same clock readings as `scimgate_upstream_duration_seconds`.
     pub upstream_ms: Option<f64>,
     /// Translation rules applied, request and response.
     pub rules: u32,
