@@ -326,13 +326,16 @@ pub fn login(failed: bool) -> String {
 pub fn footer(usage: Option<super::ring::Usage>) -> String {
     match usage {
         Some(u) => format!(
-            "{} exchanges kept, {:.1} MiB of {:.0} MiB (at most {} per tenant); {} dropped under load · \
+            "{} exchanges kept, {:.1} MiB of {:.0} MiB (at most {} per tenant); {} dropped under load; \
+{} successes not recorded past {} a second per tenant and thread · \
 <a href=\"/api/tenants\">/api/tenants</a> · <a href=\"/metrics\">/metrics</a>",
             u.records,
             u.bytes as f64 / 1048576.0,
             u.limit_bytes as f64 / 1048576.0,
             u.limit_per_tenant,
-            u.dropped
+            u.dropped,
+            u.sampled,
+            u.limit_per_second
         ),
         None => "<a href=\"/api/tenants\">/api/tenants</a> · <a href=\"/metrics\">/metrics</a>".to_string(),
     }

@@ -119,7 +119,7 @@ pub async fn serve(gw: &Gateway<'_>, req: &Incoming<'_>, body: &mut dyn BodySour
     let elapsed = started.elapsed();
     observe::record(req.method, &seen, &reply, elapsed);
     if let Some(ring) = gw.exchanges {
-        observe::keep(ring, &mut seen, &reply, elapsed);
+        observe::keep(ring, &mut seen, &reply, started, elapsed);
     }
     reply
 }

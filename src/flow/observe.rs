@@ -9,7 +9,7 @@ use crate::policy::Tenant;
 use crate::scim::resource::Resource;
 use crate::telemetry::metrics::{self, NO_TENANT};
 use serde_json::Value;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What the flow learned about one request, for its metrics and access-log line. The tenant is
 /// borrowed from the policy snapshot the request holds: no shared reference count is touched
@@ -58,11 +58,21 @@ impl<'p> Seen<'p> {
 }
 
 /// Hand the console's ring this exchange's record (a request routed to a tenant): one bounded
-/// record, one `try_send`, nothing else on the request path.
-pub fn keep(ring: &crate::console::Ring, seen: &mut Seen<'_>, reply: &Reply, elapsed: Duration) {
-    let Some(tenant) = seen.tenant.as_ref() else {
+/// record, one `try_send`, nothing else on the request path. Past the ring's budget a second
+/// (`Ring::admit`), a successful exchange is not recorded.
+pub fn keep(
+    ring: &crate::console::Ring,
+    seen: &mut Seen<'_>,
+    reply: &Reply,
+    started: Instant,
+    elapsed: Duration,
+) {
+    let Some(tenant) = seen.tenant else {
         return;
     };
+    if !ring.admit(&tenant.name, reply.status, started) {
+        return;
+    }
     let draft = std::mem::take(&mut seen.exchange);
     let record = draft.finish(crate::console::record::Outcome {
         tenant: &tenant.name,
@@ -104,4 +114,40 @@ pub fn record(method: &http::Method, seen: &Seen<'_>, reply: &Reply, elapsed: Du
         rules: seen.rules,
         user_name: seen.user_name.as_deref(),
     });
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::console::ring::{Limits, TICK};
+    use bytes::Bytes;
+
+    /// `keep` asks the ring's budget: past it a success is not recorded, an error is.
+    #[test]
+    fn keep_records_past_the_budget_only_errors() {
+        let src = "tenant = \"t\"\nroute = \"/t/scim/v2\"\n[auth]\nbearer_sha256 = [\"5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8\"]\n[upstream]\nurl = \"http://127.0.0.1:9/v2\"\n";
+        let tenant =
+            crate::policy::compile::compile_file(std::path::Path::new("t.toml"), src).unwrap();
+        let ring = crate::console::Ring::new(Limits {
+            per_second: 2,
+            ..Limits::default()
+        });
+        let started = Instant::now();
+        let reply = |status| Reply {
+            status,
+            headers: Vec::new(),
+            body: Bytes::from_static(b"{}"),
+        };
+        for status in [200, 201, 200, 204, 404, 502, 200] {
+            let mut seen = Seen::default();
+            seen.routed(&tenant, "/Users");
+            seen.exchange
+                .start(&http::Method::GET, "/t/scim/v2/Users", None);
+            keep(&ring, &mut seen, &reply(status), started, Duration::ZERO);
+        }
+        std::thread::sleep(TICK * 20);
+        let statuses: Vec<u16> = ring.tenant("t").iter().map(|r| r.status).collect();
+        assert_eq!(statuses, [502, 404, 201, 200], "newest first");
+    }
 }

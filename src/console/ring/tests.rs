@@ -1,7 +1,7 @@
 use super::*;
 use crate::console::record::{Draft, Outcome};
 use http::Method;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 fn rec(tenant: &str, body: usize) -> Record {
     let mut d = Draft::default();
@@ -28,6 +28,7 @@ fn each_tenant_keeps_its_newest() {
         bytes: 1 << 20,
         queue: 8,
         queue_bytes: 1 << 20,
+        per_second: 1000,
     });
     for _ in 0..5 {
         ring.insert_now(rec("a", 10));
@@ -55,6 +56,7 @@ fn the_byte_budget_evicts_the_oldest_of_any_tenant() {
         bytes: one * 4,
         queue: 8,
         queue_bytes: 1 << 20,
+        per_second: 1000,
     });
     ring.insert_now(rec("a", 1000));
     ring.insert_now(rec("b", 1000));
@@ -91,6 +93,7 @@ fn a_full_queue_drops_and_counts() {
         bytes: 1 << 30,
         queue: 16,
         queue_bytes: 1 << 20,
+        per_second: 1000,
     });
     for _ in 0..10_000 {
         ring.push(rec("a", 1));
@@ -113,6 +116,7 @@ fn the_queue_is_bounded_in_bytes() {
         bytes: 1 << 20,
         queue: 1024,
         queue_bytes: 4096,
+        per_second: 1000,
     });
     ring.push(rec("a", 10_000));
     assert_eq!(ring.usage().dropped, 1);
@@ -120,4 +124,50 @@ fn the_queue_is_bounded_in_bytes() {
     std::thread::sleep(TICK * 20);
     let u = ring.usage();
     assert_eq!((u.records, u.dropped), (1, 1), "{u:?}");
+}
+
+fn budget_of(per_second: u32) -> Arc<Ring> {
+    Ring::new(Limits {
+        per_second,
+        ..Limits::default()
+    })
+}
+
+/// Past the budget a second, a thread records only errors; the next second starts again, and
+/// what was not recorded is counted.
+#[test]
+fn successes_past_the_budget_a_second_are_not_recorded() {
+    let ring = budget_of(3);
+    let at = Instant::now();
+    let kept: Vec<bool> = (0..5).map(|_| ring.admit("a", 200, at)).collect();
+    assert_eq!(kept, [true, true, true, false, false]);
+    // Errors always; another tenant has its own budget.
+    assert!(ring.admit("a", 400, at));
+    assert!(ring.admit("a", 502, at));
+    assert!(ring.admit("b", 201, at));
+    assert!(!ring.admit("a", 204, at));
+    assert_eq!(ring.usage().sampled, 0, "counted when the second turns");
+    let next = at + Duration::from_secs(1);
+    assert!(ring.admit("a", 200, next));
+    assert_eq!(ring.usage().sampled, 3);
+    // A second ring in the same thread keeps its own budgets.
+    let other = budget_of(1);
+    assert!(other.admit("a", 200, next));
+    assert!(!other.admit("a", 200, next));
+    assert!(ring.admit("a", 200, next));
+}
+
+/// Each worker thread has its own budget: deciding writes nothing another thread reads.
+#[test]
+fn each_thread_has_its_own_budget() {
+    let ring = budget_of(2);
+    let at = Instant::now();
+    let kept = |ring: Arc<Ring>| {
+        std::thread::spawn(move || (0..4).filter(|_| ring.admit("a", 200, at)).count())
+            .join()
+            .unwrap()
+    };
+    assert_eq!(kept(Arc::clone(&ring)), 2);
+    assert_eq!(kept(Arc::clone(&ring)), 2);
+    assert_eq!((0..4).filter(|_| ring.admit("a", 200, at)).count(), 2);
 }
