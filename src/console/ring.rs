@@ -80,7 +80,8 @@ pub struct Usage {
     pub records: usize,
     pub bytes: usize,
     pub dropped: u64,
-    /// Successful exchanges not recorded past the per-second budget.
+    /// Successful exchanges not recorded past the per-second budget (each worker thread adds
+    /// its count at its first request of the next second).
     pub sampled: u64,
     pub limit_per_second: u32,
     pub limit_per_tenant: usize,
@@ -91,11 +92,22 @@ pub struct Usage {
 struct Budget {
     second: u64,
     kept: u32,
-    skipped: u64,
 }
 
-/// Per worker thread: each ring's budgets by tenant.
-type Budgets = Vec<(u64, hashbrown::HashMap<Box<str>, Budget>)>;
+/// One thread's budgets for one ring.
+struct ThreadBudgets {
+    ring: u64,
+    tenants: hashbrown::HashMap<Box<str>, Budget>,
+    /// Successes this thread did not record since `second` began.
+    pending: u64,
+    second: u64,
+}
+
+/// Per worker thread: each ring's budgets.
+type Budgets = Vec<ThreadBudgets>;
+
+/// Tenants one thread keeps a budget for before it starts its table again.
+const MAX_BUDGETS: usize = 1 << 16;
 
 thread_local! {
     static BUDGETS: std::cell::RefCell<Budgets> = const { std::cell::RefCell::new(Vec::new()) };
@@ -156,53 +168,61 @@ impl Ring {
             let Ok(mut rings) = cell.try_borrow_mut() else {
                 return true;
             };
-            let budgets = match rings.iter().position(|(id, _)| *id == self.id) {
-                Some(i) => rings.get_mut(i).map(|(_, b)| b),
+            let mine = match rings.iter().position(|r| r.ring == self.id) {
+                Some(i) => rings.get_mut(i),
                 None => {
                     // A thread outlives a ring only in tests; keep the table small.
                     if rings.len() >= 8 {
                         rings.remove(0);
                     }
-                    rings.push((self.id, hashbrown::HashMap::new()));
-                    rings.last_mut().map(|(_, b)| b)
+                    rings.push(ThreadBudgets {
+                        ring: self.id,
+                        tenants: hashbrown::HashMap::new(),
+                        pending: 0,
+                        second,
+                    });
+                    rings.last_mut()
                 }
             };
-            let Some(budgets) = budgets else { return true };
-            let budget = match budgets.get_mut(tenant) {
+            let Some(mine) = mine else { return true };
+            // What this thread did not record reaches the shared count once a second.
+            if mine.second != second {
+                self.flush(mine);
+                mine.second = second;
+            }
+            let budget = match mine.tenants.get_mut(tenant) {
                 Some(b) => b,
                 None => {
-                    // Tenant names come from policy files, not requests; a thread's table is
+                    // Tenant names come from policy files, not requests: a thread's table is
                     // bounded by them, and by this.
-                    if budgets.len() >= 4096 {
-                        budgets.clear();
+                    if mine.tenants.len() >= MAX_BUDGETS {
+                        mine.tenants.clear();
                     }
-                    budgets.entry(Box::from(tenant)).or_insert(Budget {
-                        second,
-                        kept: 0,
-                        skipped: 0,
-                    })
+                    mine.tenants
+                        .entry(Box::from(tenant))
+                        .or_insert(Budget { second, kept: 0 })
                 }
             };
             if budget.second != second {
-                if budget.skipped > 0 {
-                    self.shared
-                        .sampled
-                        .fetch_add(budget.skipped, Ordering::Relaxed);
-                }
-                *budget = Budget {
-                    second,
-                    kept: 0,
-                    skipped: 0,
-                };
+                *budget = Budget { second, kept: 0 };
             }
             if budget.kept < self.shared.limits.per_second {
                 budget.kept += 1;
                 true
             } else {
-                budget.skipped += 1;
+                mine.pending += 1;
                 false
             }
         })
+    }
+
+    fn flush(&self, mine: &mut ThreadBudgets) {
+        if mine.pending > 0 {
+            self.shared
+                .sampled
+                .fetch_add(mine.pending, Ordering::Relaxed);
+            mine.pending = 0;
+        }
     }
 
     /// Hand a finished record over (the request path: never blocks, never wakes a thread).

@@ -147,7 +147,10 @@ fn successes_past_the_budget_a_second_are_not_recorded() {
     assert!(ring.admit("b", 201, at));
     assert!(!ring.admit("a", 204, at));
     assert_eq!(ring.usage().sampled, 0, "counted when the second turns");
+    // The next second, the thread's first request (of any tenant) adds what it skipped.
     let next = at + Duration::from_secs(1);
+    assert!(ring.admit("b", 200, next));
+    assert_eq!(ring.usage().sampled, 3);
     assert!(ring.admit("a", 200, next));
     assert_eq!(ring.usage().sampled, 3);
     // A second ring in the same thread keeps its own budgets.
