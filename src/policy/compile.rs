@@ -192,7 +192,16 @@ impl Cx<'_> {
             && v.len() <= 63
             && v.bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if ok {
+        if ok && v == crate::telemetry::metrics::NO_TENANT {
+            // The metrics' tenant label of a request no route matched.
+            self.err(
+                s,
+                "E010",
+                format!("tenant name {v:?} is reserved"),
+                Some("the metrics count requests that match no route as tenant \"none\""),
+            );
+            None
+        } else if ok {
             Some(v.clone())
         } else {
             self.err(
@@ -838,6 +847,17 @@ bearer_env = "ACME_TOKEN"
             "{}",
             e[0]
         );
+    }
+
+    /// `none` is the metrics' tenant label of requests that match no route: a tenant of that
+    /// name would be counted with them.
+    #[test]
+    fn the_tenant_name_none_is_reserved() {
+        let e = errors(&OK.replace("\"acme\"", "\"none\""));
+        assert_eq!(e.len(), 1, "{e:#?}");
+        assert!(e[0].contains("error[E010]"), "{}", e[0]);
+        assert!(e[0].contains("is reserved"), "{}", e[0]);
+        assert!(compile_file(Path::new("t.toml"), &OK.replace("\"acme\"", "\"nones\"")).is_ok());
     }
 
     /// A request's tenant is looked up by its path's first segments, at most 16 of them.
