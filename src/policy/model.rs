@@ -379,28 +379,17 @@ impl Policies {
     /// The tenant whose route is the longest prefix of `path` at a segment boundary, and the
     /// rest of the path after the route (empty or starting with `/`).
     pub fn route<'a, 'b>(&'a self, path: &'b str) -> Option<(&'a Arc<Tenant>, &'b str)> {
-        // Where each of the path's first `max_segments` segments ends (a route is `/a/b`: it
-        // starts with '/', and never ends with one).
-        let mut ends = [0usize; MAX_ROUTE_SEGMENTS];
-        let mut found = 0;
-        let bytes = path.as_bytes();
-        if bytes.first() != Some(&b'/') {
-            return None;
-        }
-        let mut i = 1;
-        while found < self.max_segments.min(MAX_ROUTE_SEGMENTS) {
-            let end = memchr::memchr(b'/', bytes.get(i..)?).map_or(bytes.len(), |n| i + n);
-            if let Some(slot) = ends.get_mut(found) {
-                *slot = end;
-            }
-            found += 1;
-            if end == bytes.len() {
-                break;
-            }
-            i = end + 1;
-        }
+        // Where each of the path's first segments ends, as many as the longest route has (a
+        // route is `/a/b`: it starts with '/' and never ends with one).
+        let ends: smallvec::SmallVec<[usize; MAX_ROUTE_SEGMENTS]> = path
+            .strip_prefix('/')?
+            .match_indices('/')
+            .map(|(i, _)| i + 1)
+            .chain(std::iter::once(path.len()))
+            .take(self.max_segments.min(MAX_ROUTE_SEGMENTS))
+            .collect();
         // Longest first.
-        ends.get(..found)?.iter().rev().find_map(|&end| {
+        ends.iter().rev().find_map(|&end| {
             let (route, rest) = (path.get(..end)?, path.get(end..)?);
             let tenant = self.tenants.get(*self.by_route.get(route)?)?;
             Some((tenant, rest))
