@@ -228,6 +228,16 @@ fn the_route_index_agrees_with_a_scan_of_every_route() {
     assert!(checked > 30_000 && matched > 9_000, "{checked} {matched}");
 }
 
+/// Two tenants on one route (refused at load, E013; here built directly): the first answers,
+/// as the scan did.
+#[test]
+fn of_two_tenants_on_one_route_the_first_answers() {
+    let p = tenants(&["/a", "/b", "/a"]);
+    assert_eq!(by_scan(&p, "/a/Users"), Some(("t0", "/Users")));
+    let (t, rest) = p.route("/a/Users").unwrap();
+    assert_eq!((t.name.as_str(), rest), ("t0", "/Users"));
+}
+
 #[test]
 fn no_tenant_no_route() {
     let p = Policies::default();
