@@ -75,6 +75,7 @@ pub fn response(rules: &Rules, rest: &str, body: &[u8], stats: &mut Stats) -> Pa
                     _ => None,
                 })
                 .collect(),
+            None,
         );
         let mut out = Vec::with_capacity(body.len() + 256);
         return match resource(rules, default_kind, &members, stats, &mut out) {
@@ -261,18 +262,39 @@ fn write_name(out: &mut Vec<u8>, key: &Cow<'_, str>) {
     }
 }
 
-/// An object's members in order, values left as their JSON text.
-struct Members<'a>(Vec<(Cow<'a, str>, &'a str)>);
+/// An object's members in order, values left as their JSON text; and, when the scan noted it,
+/// the raw `resourceType` of its `meta` (`Some(None)`: none there).
+struct Members<'a>(Vec<(Cow<'a, str>, &'a str)>, Option<Option<&'a str>>);
 
 impl<'a> Members<'a> {
-    /// The members of the object at the cursor.
+    /// The members of the object at the cursor. `meta`'s `resourceType` is noted on the way,
+    /// so [`Members::kind`] need not read `meta` again.
     fn scan(scan: &mut Scan<'a>) -> Result<Self, ()> {
         let mut members = Vec::with_capacity(12);
+        // As `kind` reads it: the last `meta`, if an object, and its last `resourceType`.
+        let mut meta_type = None;
         scan.object(|name, s| {
-            members.push((name, s.value()?));
+            let raw = if name == "meta" && s.at_object() {
+                let mut found = None;
+                let raw = s.object_text(|inner, s| {
+                    let v = s.value()?;
+                    if inner == "resourceType" {
+                        found = Some(v);
+                    }
+                    Ok(())
+                })?;
+                meta_type = found;
+                raw
+            } else {
+                if name == "meta" {
+                    meta_type = None;
+                }
+                s.value()?
+            };
+            members.push((name, raw));
             Ok(())
         })?;
-        Ok(Members(members))
+        Ok(Members(members, Some(meta_type)))
     }
 
     /// Written back as an object (names re-escaped, values as they came).
@@ -298,23 +320,26 @@ impl<'a> Members<'a> {
                 .find(|(k, _)| k == name)
                 .map(|(_, r)| *r)
         }
-        // `meta.resourceType`, the last of equal names, read without keeping `meta`'s members.
-        let rt = get(&self.0, "meta")
-            .filter(|m| m.starts_with('{'))
-            .and_then(|m| {
-                let mut found = None;
-                Scan::new(m)
-                    .object(|name, s| {
-                        let v = s.value()?;
-                        if name == "resourceType" {
-                            found = Some(v);
-                        }
-                        Ok(())
-                    })
-                    .ok()?;
-                found
-            })
-            .and_then(scan::string);
+        // `meta.resourceType`, the last of equal names, read without keeping `meta`'s members
+        // (noted by the scan, or read here).
+        let meta_type = self.1.unwrap_or_else(|| {
+            get(&self.0, "meta")
+                .filter(|m| m.starts_with('{'))
+                .and_then(|m| {
+                    let mut found = None;
+                    Scan::new(m)
+                        .object(|name, s| {
+                            let v = s.value()?;
+                            if name == "resourceType" {
+                                found = Some(v);
+                            }
+                            Ok(())
+                        })
+                        .ok()?;
+                    found
+                })
+        });
+        let rt = meta_type.and_then(scan::string);
         match rt.as_deref() {
             Some(t) if t.eq_ignore_ascii_case("User") => return Some(Kind::User),
             Some(t) if t.eq_ignore_ascii_case("Group") => return Some(Kind::Group),

@@ -307,6 +307,17 @@ impl<'a> Scan<'a> {
         }
     }
 
+    /// [`Scan::object`], and the object's text (as [`Scan::value`] gives it).
+    pub(super) fn object_text(
+        &mut self,
+        each: impl FnMut(Cow<'a, str>, &mut Self) -> Scanned<()>,
+    ) -> Scanned<&'a str> {
+        self.ws();
+        let from = self.at;
+        self.object(each)?;
+        self.text.get(from..self.at).ok_or(())
+    }
+
     /// An array's elements, `each(scan)` reading each one. `Ok(false)` (nothing read) when the
     /// value here is not an array.
     pub(super) fn array(

@@ -248,7 +248,7 @@ fn fix_schemas(top: &mut Object<'_>, core_urn: &str) -> Option<()> {
         !(empty && is_urn_key(k) && !k.eq_ignore_ascii_case(core_urn))
     });
     // A borrowed name is JSON text that needs no escape (see `write_name`).
-    let in_use: Vec<&Cow<'_, str>> = top
+    let in_use: SmallVec<[&Cow<'_, str>; 4]> = top
         .iter()
         .filter(|(k, n)| {
             is_urn_key(k) && n.object_empty() == Some(false) && !k.eq_ignore_ascii_case(core_urn)
@@ -270,14 +270,16 @@ fn fix_schemas(top: &mut Object<'_>, core_urn: &str) -> Option<()> {
             match strings {
                 Some(v) => v,
                 None => {
-                    let in_use = owned(&in_use);
-                    return fix_schemas_values(top, core_urn, in_use);
+                    let owned = owned(&in_use);
+                    drop(in_use);
+                    return fix_schemas_values(top, core_urn, owned);
                 }
             }
         }
         Some(Node::Json(_)) => {
-            let in_use = owned(&in_use);
-            return fix_schemas_values(top, core_urn, in_use);
+            let owned = owned(&in_use);
+            drop(in_use);
+            return fix_schemas_values(top, core_urn, owned);
         }
         Some(n) if !n.is_null() => return Some(()),
         _ if in_use.is_empty() => return Some(()),
@@ -314,6 +316,8 @@ fn fix_schemas(top: &mut Object<'_>, core_urn: &str) -> Option<()> {
         }
     }
     text.push(b']');
+    // The names in use borrow `top` (a `SmallVec` holds them to the end of its scope).
+    drop(in_use);
     set(top, "schemas", Node::Text(text));
     Some(())
 }

@@ -124,6 +124,59 @@ fn one_resource_and_groups_map_as_the_whole_tree_does() {
 }
 
 #[test]
+fn a_list_resource_s_kind_comes_from_its_meta_as_the_whole_tree_reads_it() {
+    // The scan notes `meta.resourceType` as it reads a list's resources; the whole tree reads
+    // the kind from the resource. A Group in a `/Users` list, a `meta` that is not an object,
+    // one without a resourceType (the kind then comes from `schemas`), one not a string.
+    let group = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "id": "g",
+        "externalId": "Admins", "meta": {"resourceType": "Group"}});
+    let mut not_object = webex_user(4);
+    not_object["meta"] = json!(["resourceType", "Group"]);
+    let mut none = webex_user(5);
+    none["meta"] = json!({"location": "x"});
+    let mut unknown = group.clone();
+    unknown["meta"] = json!({"resourceType": 7});
+    for resources in [
+        vec![webex_user(1), group.clone()],
+        vec![not_object, none],
+        vec![unknown, webex_user(6)],
+    ] {
+        let list = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+            "Resources": resources});
+        same(&tenant().rules, "/Users", &list);
+        same(&tenant().rules, "/Groups", &list);
+    }
+    // Text a `Value` cannot hold: a resourceType given twice (the last counts), and one
+    // written with an escape (`Gr\u006fup`, decoded before it is judged).
+    let list = json!({"Resources": [webex_user(2), group]}).to_string();
+    for (from, to) in [
+        (
+            r#""resourceType":"User""#,
+            r#""resourceType":"Group","resourceType":"User""#,
+        ),
+        (
+            r#""resourceType":"User""#,
+            r#""resourceType":"User","resourceType":"Group""#,
+        ),
+        (
+            r#""resourceType":"Group""#,
+            r#""resourceType":"Gr\u006fup""#,
+        ),
+    ] {
+        let list = list.replacen(from, to, 1);
+        assert!(list.contains(to));
+        let (want, n_want) = whole(&tenant().rules, "/Users", list.as_bytes());
+        let (Partial::Mapped(got), n_got) = partial(&tenant().rules, "/Users", list.as_bytes())
+        else {
+            panic!("not mapped: {list}")
+        };
+        let got: Value = serde_json::from_slice(&got).unwrap();
+        assert_eq!(Some(got.to_string()), want, "{list}");
+        assert_eq!(n_got, n_want);
+    }
+}
+
+#[test]
 fn members_no_map_reads_are_copied_byte_for_byte() {
     let body = br#"{"id" : "a",  "n": 1.50e2, "esc\u0041pe": "\u00e9\/", "userType": "x"}"#;
     let (p, _) = partial(&tenant().rules, "/Users/a", body);
