@@ -78,7 +78,14 @@ pub fn response(rules: &Rules, rest: &str, body: &[u8], stats: &mut Stats) -> Pa
             None,
         );
         let mut out = Vec::with_capacity(body.len() + 256);
-        return match resource(rules, default_kind, &members, stats, &mut out) {
+        return match resource(
+            rules,
+            default_kind,
+            &members,
+            &mut simple::Scratch::default(),
+            stats,
+            &mut out,
+        ) {
             Err(()) => Partial::Whole,
             Ok(false) => Partial::Unchanged,
             Ok(true) if stats.total() == before => Partial::Unchanged,
@@ -91,6 +98,7 @@ pub fn response(rules: &Rules, rest: &str, body: &[u8], stats: &mut Stats) -> Pa
     };
     // Written as it goes: each resource is mapped straight into the answer.
     let mut out = Vec::with_capacity(body.len() + body.len() / 4);
+    let mut scratch = simple::Scratch::default();
     out.push(b'{');
     for (i, (key, slot)) in top.0.iter().enumerate() {
         if i > 0 {
@@ -107,7 +115,14 @@ pub fn response(rules: &Rules, rest: &str, body: &[u8], stats: &mut Stats) -> Pa
                     }
                     match item {
                         Item::Object(members) => {
-                            match resource(rules, default_kind, members, stats, &mut out) {
+                            match resource(
+                                rules,
+                                default_kind,
+                                members,
+                                &mut scratch,
+                                stats,
+                                &mut out,
+                            ) {
                                 Ok(true) => {}
                                 Ok(false) => members.write(&mut out),
                                 Err(()) => return Partial::Whole,
@@ -139,10 +154,11 @@ pub fn response(rules: &Rules, rest: &str, body: &[u8], stats: &mut Stats) -> Pa
 /// One resource: `Ok(false)` when no map's source member is in it (nothing taken, nothing
 /// written), `Ok(true)` when maps ran and the mapped resource was written to `out`, `Err` for
 /// the whole-tree path (nothing written).
-fn resource(
-    rules: &Rules,
+fn resource<'a>(
+    rules: &'a Rules,
     default_kind: Option<Kind>,
-    members: &Members<'_>,
+    members: &Members<'a>,
+    scratch: &mut simple::Scratch<'a>,
     stats: &mut Stats,
     out: &mut Vec<u8>,
 ) -> Result<bool, ()> {
@@ -158,7 +174,7 @@ fn resource(
         // Every `take` would find nothing: apply_response returns before changing anything.
         return Ok(false);
     }
-    if let Some(done) = simple::apply(maps, kind, members, stats, out) {
+    if let Some(done) = simple::apply(maps, kind, members, scratch, stats, out) {
         return Ok(done);
     }
     let touched = |key: &str| {

@@ -52,23 +52,31 @@ impl Node<'_> {
             Node::Raw(r) => out.extend_from_slice(r.as_bytes()),
             Node::Json(v) => serde_json::to_writer(&mut *out, v).map_err(drop)?,
             Node::Text(t) => out.extend_from_slice(t),
-            Node::Object(members) => {
-                out.push(b'{');
-                for (i, (k, v)) in members.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    write_name(out, k);
-                    v.write(out)?;
-                }
-                out.push(b'}');
-            }
+            Node::Object(members) => write_object(members, out)?,
         }
         Ok(())
     }
 }
 
+fn write_object(members: &Object<'_>, out: &mut Vec<u8>) -> Result<(), ()> {
+    out.push(b'{');
+    for (i, (k, v)) in members.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_name(out, k);
+        v.write(out)?;
+    }
+    out.push(b'}');
+    Ok(())
+}
+
 type Object<'a> = Vec<(Cow<'a, str>, Node<'a>)>;
+
+/// The member list [`apply`] works in, kept from one resource of a list to the next so that
+/// its room is allocated once an answer.
+#[derive(Default)]
+pub(super) struct Scratch<'a>(Object<'a>);
 
 /// The attribute a simple path names: no sub-attribute, no filter.
 fn simple(path: &PatchPath) -> Option<&AttrPath> {
@@ -128,17 +136,20 @@ pub(super) fn apply<'a>(
     maps: &'a [MapRule],
     kind: Kind,
     members: &Members<'a>,
+    scratch: &mut Scratch<'a>,
     stats: &mut Stats,
     out: &mut Vec<u8>,
 ) -> Option<bool> {
+    let top = &mut scratch.0;
+    top.clear();
     // Room for the members a put adds (an extension object, an attribute).
-    let mut top: Object<'a> = Vec::with_capacity(members.0.len() + 2);
+    top.reserve(members.0.len() + 2);
     top.extend(members.0.iter().map(|(k, r)| (k.clone(), Node::Raw(r))));
     // The maps whose source's member is there; only they can take anything.
     let mut active: SmallVec<[(&AttrPath, &AttrPath); 8]> = SmallVec::new();
     for m in maps {
         let to_key = super::top_key(m.to.attr());
-        if find(&top, to_key).is_none() {
+        if find(top, to_key).is_none() {
             continue;
         }
         active.push((simple(&m.to)?, simple(&m.from)?));
@@ -149,7 +160,7 @@ pub(super) fn apply<'a>(
             .into_iter()
             .flatten()
         {
-            let Some(slot) = find(&top, urn).and_then(|i| top.get_mut(i)) else {
+            let Some(slot) = find(top, urn).and_then(|i| top.get_mut(i)) else {
                 continue;
             };
             if let Node::Raw(raw) = slot.1 {
@@ -174,7 +185,7 @@ pub(super) fn apply<'a>(
     for (to, from) in &active {
         let value = match extension(to.urn.as_deref()) {
             Some(urn) => {
-                let Some(at) = find(&top, urn) else { continue };
+                let Some(at) = find(top, urn) else { continue };
                 let Some((_, Node::Object(ext))) = top.get_mut(at) else {
                     continue;
                 };
@@ -188,7 +199,7 @@ pub(super) fn apply<'a>(
                 v
             }
             None => {
-                let Some(i) = find(&top, &to.name) else {
+                let Some(i) = find(top, &to.name) else {
                     continue;
                 };
                 top.remove(i).1
@@ -204,10 +215,10 @@ pub(super) fn apply<'a>(
     for (from, value) in taken {
         match extension(from.urn.as_deref()) {
             None => {
-                set(&mut top, &from.name, value);
+                set(top, &from.name, value);
                 put += 1;
             }
-            Some(urn) => match find(&top, urn).and_then(|i| top.get_mut(i)) {
+            Some(urn) => match find(top, urn).and_then(|i| top.get_mut(i)) {
                 Some((_, Node::Object(ext))) => {
                     set(ext, &from.name, value);
                     put += 1;
@@ -228,12 +239,13 @@ pub(super) fn apply<'a>(
             },
         }
     }
-    fix_schemas(&mut top, kind.core_urn())?;
+    fix_schemas(top, kind.core_urn())?;
     let mark = out.len();
-    if Node::Object(top).write(out).is_err() {
+    if write_object(top, out).is_err() {
         out.truncate(mark);
         return None;
     }
+    top.clear();
     // Counted only now: a `None` above leaves the resource to the other path, which counts.
     stats.map += put;
     Some(true)
