@@ -149,11 +149,16 @@ pub fn check_query(query: Option<&str>) -> Result<(), ScimError> {
     let mut seen: [bool; CONTROL_PARAMS.len()] = [false; CONTROL_PARAMS.len()];
     for pair in query.split('&') {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let name = decode_param(name)?.to_ascii_lowercase();
+        let name = decode_param(name)?;
         decode_param(value)?;
-        if let Some(i) = CONTROL_PARAMS.iter().position(|p| *p == name) {
+        // The names are lowercase: equal to the name lowercased.
+        if let Some(i) = CONTROL_PARAMS
+            .iter()
+            .position(|p| p.eq_ignore_ascii_case(&name))
+        {
             if let Some(s) = seen.get_mut(i) {
                 if *s {
+                    let name = name.to_ascii_lowercase();
                     return Err(ScimError::bad_request(
                         None,
                         format!("query parameter {name:?} is given more than once"),

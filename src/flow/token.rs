@@ -267,8 +267,8 @@ fn parse_form(body: &[u8]) -> Result<BTreeMap<String, String>, Refused> {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         let bad = |_| invalid_request("the request body is not percent-encoded UTF-8 text");
         let (name, value) = (
-            decode_param(name).map_err(bad)?,
-            decode_param(value).map_err(bad)?,
+            decode_param(name).map_err(bad)?.into_owned(),
+            decode_param(value).map_err(bad)?.into_owned(),
         );
         if name.is_empty() {
             return Err(invalid_request(
@@ -303,8 +303,8 @@ fn basic_credentials(tenant: &Tenant, header: &[u8]) -> Result<(String, String),
     let decoded = STANDARD.decode(encoded).map_err(|_| malformed())?;
     let text = String::from_utf8(decoded).map_err(|_| malformed())?;
     let (id, secret) = text.split_once(':').ok_or_else(malformed)?;
-    let id = decode_param(id).map_err(|_| malformed())?;
-    let secret = decode_param(secret).map_err(|_| malformed())?;
+    let id = decode_param(id).map_err(|_| malformed())?.into_owned();
+    let secret = decode_param(secret).map_err(|_| malformed())?.into_owned();
     Ok((id, secret))
 }
 

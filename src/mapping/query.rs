@@ -10,6 +10,7 @@ use crate::scim::expr::{parse_filter_with, ParseOptions};
 use crate::scim::value;
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// Characters left as they are when a rewritten parameter is encoded again (RFC 3986 unreserved).
 const ENCODE: &AsciiSet = &NON_ALPHANUMERIC
@@ -133,9 +134,11 @@ fn rewrite_attr_list(
 /// A query parameter name or value, decoded: percent-escapes, and `+` as a space
 /// (application/x-www-form-urlencoded). Refused (400) when an escape is invalid, the bytes are
 /// not UTF-8, or a control character results: the gateway and the target must read it alike.
-pub fn decode_param(s: &str) -> Result<String, ScimError> {
+/// Text without `%` or `+` is its own decoding, and is borrowed.
+pub fn decode_param(s: &str) -> Result<Cow<'_, str>, ScimError> {
     let bad = || ScimError::bad_request(None, "the query is not percent-encoded UTF-8 text");
     let raw = s.as_bytes();
+    let mut escaped = false;
     for (i, &b) in raw.iter().enumerate() {
         if b == b'%' {
             let hex = raw.get(i + 1..i + 3).unwrap_or_default();
@@ -143,9 +146,14 @@ pub fn decode_param(s: &str) -> Result<String, ScimError> {
                 return Err(bad());
             }
         }
+        escaped |= b == b'%' || b == b'+';
     }
-    let bytes: Vec<u8> = percent_decode_str(&s.replace('+', " ")).collect();
-    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    let text = if escaped {
+        let bytes: Vec<u8> = percent_decode_str(&s.replace('+', " ")).collect();
+        Cow::Owned(String::from_utf8(bytes).map_err(|_| bad())?)
+    } else {
+        Cow::Borrowed(s)
+    };
     if text.chars().any(char::is_control) {
         return Err(bad());
     }
@@ -234,4 +242,30 @@ pub fn rewrite_search_body(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_parameter_is_decoded_and_borrowed_when_it_is_its_own_decoding() {
+        assert!(matches!(decode_param("count"), Ok(Cow::Borrowed("count"))));
+        assert!(matches!(decode_param(""), Ok(Cow::Borrowed(""))));
+        for (raw, text) in [
+            ("a+b", "a b"),
+            ("co%75nt", "count"),
+            ("userName%20eq%20%22%C3%A9%22", "userName eq \"é\""),
+            ("%2B", "+"),
+        ] {
+            let got = decode_param(raw).unwrap();
+            assert!(matches!(got, Cow::Owned(_)), "{raw}");
+            assert_eq!(got, text, "{raw}");
+        }
+        // Refused either way: a bad escape, bytes that are not UTF-8, a control character raw
+        // or escaped.
+        for raw in ["%", "%4", "%zz", "%ff", "a\tb", "a%0Ab", "%7F"] {
+            assert_eq!(decode_param(raw).unwrap_err().status, 400, "{raw:?}");
+        }
+    }
 }
