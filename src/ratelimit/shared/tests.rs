@@ -20,6 +20,8 @@ struct Fake {
     mode: Mutex<Mode>,
     calls: AtomicUsize,
     refunds: AtomicUsize,
+    /// Units of the last grant.
+    granted: AtomicU32,
     replicas: AtomicU32,
 }
 
@@ -31,6 +33,7 @@ impl Fake {
             mode: Mutex::new(Mode::Answer),
             calls: AtomicUsize::new(0),
             refunds: AtomicUsize::new(0),
+            granted: AtomicU32::new(0),
             replicas: AtomicU32::new(1),
         }
     }
@@ -55,6 +58,7 @@ impl Fake {
         if n >= f64::from(ask.min) {
             let n = n.min(f64::from(ask.want));
             map.insert(tenant.to_owned(), tat + n * interval);
+            self.granted.store(n as u32, Ordering::SeqCst);
             return Grant::Granted {
                 tokens: n as u32,
                 start_in: Duration::ZERO,
@@ -332,9 +336,20 @@ fn expired_leases_are_handed_back() {
     rt().block_on(async {
         let (fake, l) = limiter(OnError::Local, 50);
         let quota = q(1000, 1000);
-        // Build up demand so leases are bigger than one, then go quiet past the lease.
-        for _ in 0..200 {
+        // Build up demand so leases are bigger than one, then go quiet past the lease. The quiet
+        // starts right after a lease of more than one unit was taken (one spent), so units are
+        // left in it whatever the machine's pace: a lease spent to its last unit just before
+        // the quiet would have nothing to hand back.
+        let mut checks = 0;
+        loop {
+            let calls = fake.calls();
             l.check("t", quota, 1).await;
+            checks += 1;
+            let leased = fake.calls() > calls && fake.granted.load(Ordering::SeqCst) > 1;
+            if checks >= 200 && leased {
+                break;
+            }
+            assert!(checks < 5_000, "no lease of more than one unit");
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         tokio::time::sleep(Duration::from_millis(60)).await;
