@@ -291,14 +291,7 @@ impl<'a> Members<'a> {
         let mut meta_type = None;
         scan.object(|name, s| {
             let raw = if name == "meta" && s.at_object() {
-                let mut found = None;
-                let raw = s.object_text(|inner, s| {
-                    let v = s.value()?;
-                    if inner == "resourceType" {
-                        found = Some(v);
-                    }
-                    Ok(())
-                })?;
+                let (raw, found) = meta(s)?;
                 meta_type = found;
                 raw
             } else {
@@ -341,19 +334,7 @@ impl<'a> Members<'a> {
         let meta_type = self.1.unwrap_or_else(|| {
             get(&self.0, "meta")
                 .filter(|m| m.starts_with('{'))
-                .and_then(|m| {
-                    let mut found = None;
-                    Scan::new(m)
-                        .object(|name, s| {
-                            let v = s.value()?;
-                            if name == "resourceType" {
-                                found = Some(v);
-                            }
-                            Ok(())
-                        })
-                        .ok()?;
-                    found
-                })
+                .and_then(|m| meta(&mut Scan::new(m)).ok()?.1)
         });
         let rt = meta_type.and_then(scan::string);
         match rt.as_deref() {
@@ -375,6 +356,19 @@ impl<'a> Members<'a> {
             None
         }
     }
+}
+
+/// The `meta` object at the cursor: its text, and the raw value of its last `resourceType`.
+fn meta<'a>(s: &mut Scan<'a>) -> Result<(&'a str, Option<&'a str>), ()> {
+    let mut found = None;
+    let raw = s.object_text(|name, s| {
+        let v = s.value()?;
+        if name == "resourceType" {
+            found = Some(v);
+        }
+        Ok(())
+    })?;
+    Ok((raw, found))
 }
 
 /// The answer's top level: its members, with `Resources` (any case) read as a list of resources
