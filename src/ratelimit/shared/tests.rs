@@ -69,6 +69,7 @@ impl Fake {
             let n = n.min(f64::from(ask.want));
             let new_tat = tat + n * interval;
             map.insert(tenant.to_owned(), new_tat);
+            self.granted.store(n as u32, Ordering::SeqCst);
             return Grant::Granted {
                 tokens: n as u32,
                 start_in: Duration::from_micros((new_tat - tau - now).ceil().max(1.0) as u64),
