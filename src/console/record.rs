@@ -13,8 +13,10 @@
 //!
 //! Personal values are kept as sent and redacted when shown ([`super::redact`]) unless the
 //! tenant's policy says `[log] pii = true`. This is the only work the request path does for the
-//! console: a few copies bounded by the caps, and one `try_send`.
+//! console: while the request runs, reference counts on its bodies and a copy of the target's
+//! path; for a record the ring takes, a few copies bounded by the caps, and one `try_send`.
 
+use bytes::Bytes;
 use http::Method;
 use serde_json::Value;
 use std::borrow::Cow;
@@ -113,14 +115,15 @@ impl Record {
 #[derive(Debug, Default)]
 pub struct Draft(Option<Box<Parts>>);
 
+/// What the draft holds is shared with the flow (a body is a reference count, not a copy): the
+/// copies, caps and scrubbing happen in [`Draft::finish`], only for a record the ring takes. Past
+/// the ring's budget most successes are not taken, so they cost no copy at all.
 #[derive(Debug)]
 struct Parts {
     at: SystemTime,
-    method: Method,
-    path: String,
-    query: Option<String>,
-    body: Option<Kept>,
-    upstream: Option<Leg>,
+    /// The IdP's body as read.
+    body: Option<Bytes>,
+    upstream: Option<Sent>,
     calls: u16,
     kinds: [(&'static str, u32); 6],
     notes: Vec<&'static str>,
@@ -129,8 +132,20 @@ struct Parts {
 /// The most distinct dialect notes kept per record.
 const MAX_NOTES: usize = 16;
 
-/// What the flow knows when the exchange ends (from `flow::observe::Seen`).
+/// The first request sent to the target, as sent.
+#[derive(Debug)]
+struct Sent {
+    method: Method,
+    path_and_query: String,
+    body: Option<Bytes>,
+}
+
+/// What the flow knows when the exchange ends (the IdP's request, and `flow::observe::Seen`).
 pub struct Outcome<'a> {
+    pub method: &'a Method,
+    /// The path the IdP called (route included) and its query, as received.
+    pub path: &'a str,
+    pub query: Option<&'a str>,
     pub tenant: &'a str,
     pub pii: bool,
     pub resource: &'static str,
@@ -143,13 +158,10 @@ pub struct Outcome<'a> {
 }
 
 impl Draft {
-    /// Begin recording this request.
-    pub fn start(&mut self, method: &Method, path: &str, query: Option<&str>) {
+    /// Begin recording this request (its method, path and query come with [`Outcome`]).
+    pub fn start(&mut self) {
         self.0 = Some(Box::new(Parts {
             at: SystemTime::now(),
-            method: method.clone(),
-            path: cut_str(path, PATH_CAP).to_string(),
-            query: query.map(|q| scrub_query(cut_str(q, PATH_CAP)).into_owned()),
             body: None,
             upstream: None,
             calls: 0,
@@ -170,21 +182,21 @@ impl Draft {
     }
 
     /// The body the IdP sent, as read.
-    pub fn idp_body(&mut self, raw: &[u8]) {
+    pub fn idp_body(&mut self, raw: &Bytes) {
         if let Some(p) = self.0.as_mut() {
-            p.body = keep(raw, BODY_CAP);
+            p.body = Some(raw.clone());
         }
     }
 
     /// One request sent to the target; the first is kept, the others counted.
-    pub fn upstream(&mut self, method: &Method, path_and_query: &str, body: Option<&[u8]>) {
+    pub fn upstream(&mut self, method: &Method, path_and_query: &str, body: Option<&Bytes>) {
         let Some(p) = self.0.as_mut() else { return };
         p.calls = p.calls.saturating_add(1);
         if p.upstream.is_none() {
-            p.upstream = Some(Leg {
+            p.upstream = Some(Sent {
                 method: method.clone(),
-                path: scrub_path_and_query(cut_str(path_and_query, PATH_CAP)).into_owned(),
-                body: body.and_then(|b| keep(b, BODY_CAP)),
+                path_and_query: cut_str(path_and_query, PATH_CAP).to_owned(),
+                body: body.cloned(),
             });
         }
     }
@@ -211,11 +223,17 @@ impl Draft {
             tenant: o.tenant.to_string(),
             pii: o.pii,
             resource: o.resource,
-            method: p.method,
-            path: p.path,
-            query: p.query,
-            body: p.body,
-            upstream: p.upstream,
+            method: o.method.clone(),
+            path: cut_str(o.path, PATH_CAP).to_string(),
+            query: o
+                .query
+                .map(|q| scrub_query(cut_str(q, PATH_CAP)).into_owned()),
+            body: p.body.and_then(|b| keep(&b, BODY_CAP)),
+            upstream: p.upstream.map(|s| Leg {
+                method: s.method,
+                path: scrub_path_and_query(&s.path_and_query).into_owned(),
+                body: s.body.and_then(|b| keep(&b, BODY_CAP)),
+            }),
             upstream_calls: p.calls,
             upstream_status: o.upstream_status,
             upstream_ms: o.upstream_ms,

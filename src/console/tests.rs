@@ -25,15 +25,23 @@ fn console(token: Option<&str>) -> Console {
     let ring = Ring::new(ring::Limits::default());
     for (t, pii) in [("plain", false), ("open", true)] {
         let mut d = Draft::default();
-        d.start(&Method::POST, &format!("/{t}/scim/v2/Users"), None);
-        d.idp_body(br#"{"userName":"<script>alert('x')</script>@example.com","active":"True"}"#);
+        let path = format!("/{t}/scim/v2/Users");
+        d.start();
+        d.idp_body(&bytes::Bytes::copy_from_slice(
+            br#"{"userName":"<script>alert('x')</script>@example.com","active":"True"}"#,
+        ));
         d.upstream(
             &Method::POST,
             "/v2/Users",
-            Some(br#"{"userName":"<script>alert('x')</script>@example.com","active":true}"#),
+            Some(&bytes::Bytes::from_static(
+                br#"{"userName":"<script>alert('x')</script>@example.com","active":true}"#,
+            )),
         );
         ring.insert_now(
             d.finish(Outcome {
+                method: &Method::POST,
+                path: &path,
+                query: None,
                 tenant: t,
                 pii,
                 resource: "Users",

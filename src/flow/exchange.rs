@@ -123,7 +123,7 @@ pub async fn send(
     let mut req = super::request::build(tenant, asked.method, rest, query, asked.headers, bytes);
     req.deadline = deadline;
     seen.exchange
-        .upstream(&req.method, &req.path_and_query, req.body.as_deref());
+        .upstream(&req.method, &req.path_and_query, req.body.as_ref());
 
     let started = Instant::now();
     // Sent again when `[upstream.retry]` allows; what each answer teaches is learnt there.

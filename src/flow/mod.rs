@@ -35,7 +35,7 @@ use async_trait::async_trait;
 use body::{Body, BodyUse};
 use bytes::Bytes;
 use exchange::{Exchange, Sent};
-use http::{HeaderMap, Method};
+use http::{HeaderMap, HeaderValue, Method};
 use observe::Seen;
 use police::BulkCheck;
 use std::time::Instant;
@@ -89,18 +89,44 @@ pub struct Incoming<'a> {
 #[derive(Debug)]
 pub struct Reply {
     pub status: u16,
-    pub headers: Vec<(&'static str, String)>,
+    /// Values as the target sent them (a shared reference, not a copy) or the gateway's own.
+    pub headers: Vec<(&'static str, HeaderValue)>,
     pub body: Bytes,
 }
 
+impl Reply {
+    /// The value of the first header called `name` (any case), as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.to_str().ok())
+    }
+}
+
+/// Headers the gateway writes itself, as values; one whose text HTTP cannot carry (it never
+/// makes one) is left out rather than sent broken.
+pub fn own_headers(
+    headers: impl IntoIterator<Item = (&'static str, String)>,
+) -> Vec<(&'static str, HeaderValue)> {
+    headers
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, HeaderValue::try_from(value).ok()?)))
+        .collect()
+}
+
 impl From<ScimError> for Reply {
-    fn from(e: ScimError) -> Self {
-        let mut headers = e.headers.clone();
-        headers.push(("content-type", "application/scim+json".to_string()));
+    fn from(mut e: ScimError) -> Self {
+        let body = Bytes::from(e.body());
+        let mut headers = own_headers(std::mem::take(&mut e.headers));
+        headers.push((
+            "content-type",
+            HeaderValue::from_static("application/scim+json"),
+        ));
         Reply {
             status: e.status,
             headers,
-            body: Bytes::from(e.body()),
+            body,
         }
     }
 }
@@ -110,7 +136,7 @@ pub async fn serve(gw: &Gateway<'_>, req: &Incoming<'_>, body: &mut dyn BodySour
     let started = Instant::now();
     let mut seen = Seen::default();
     if gw.exchanges.is_some() {
-        seen.exchange.start(req.method, req.path, req.query);
+        seen.exchange.start();
     }
     let reply = match phases(gw, req, body, &mut seen, Auth::Check).await {
         Ok(r) => r,
@@ -119,7 +145,7 @@ pub async fn serve(gw: &Gateway<'_>, req: &Incoming<'_>, body: &mut dyn BodySour
     let elapsed = started.elapsed();
     observe::record(req.method, &seen, &reply, elapsed);
     if let Some(ring) = gw.exchanges {
-        observe::keep(ring, &mut seen, &reply, started, elapsed);
+        observe::keep(ring, req, &mut seen, &reply, started, elapsed);
     }
     reply
 }

@@ -62,6 +62,7 @@ impl<'p> Seen<'p> {
 /// (`Ring::admit`), a successful exchange is not recorded.
 pub fn keep(
     ring: &crate::console::Ring,
+    req: &super::Incoming<'_>,
     seen: &mut Seen<'_>,
     reply: &Reply,
     started: Instant,
@@ -75,6 +76,9 @@ pub fn keep(
     }
     let draft = std::mem::take(&mut seen.exchange);
     let record = draft.finish(crate::console::record::Outcome {
+        method: req.method,
+        path: req.path,
+        query: req.query,
         tenant: &tenant.name,
         pii: tenant.log.pii,
         resource: seen.resource.label(),
@@ -142,9 +146,22 @@ mod tests {
         for status in [200, 201, 200, 204, 404, 502, 200] {
             let mut seen = Seen::default();
             seen.routed(&tenant, "/Users");
-            seen.exchange
-                .start(&http::Method::GET, "/t/scim/v2/Users", None);
-            keep(&ring, &mut seen, &reply(status), started, Duration::ZERO);
+            seen.exchange.start();
+            let req = super::super::Incoming {
+                method: &http::Method::GET,
+                path: "/t/scim/v2/Users",
+                query: None,
+                headers: &http::HeaderMap::new(),
+                host: None,
+            };
+            keep(
+                &ring,
+                &req,
+                &mut seen,
+                &reply(status),
+                started,
+                Duration::ZERO,
+            );
         }
         std::thread::sleep(TICK * 20);
         let statuses: Vec<u16> = ring.tenant("t").iter().map(|r| r.status).collect();

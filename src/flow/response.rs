@@ -4,8 +4,10 @@
 
 use crate::policy::model::Upstream;
 use crate::policy::Tenant;
-use http::HeaderMap;
+use http::{HeaderMap, HeaderValue};
 use serde_json::Value;
+use smallvec::SmallVec;
+use std::borrow::Cow;
 
 /// Response headers from the target that reach the IdP (`Location` rebased).
 const PASSED: [&str; 6] = [
@@ -18,9 +20,9 @@ const PASSED: [&str; 6] = [
 ];
 
 /// The tenant's URL as the IdP knows it, e.g. `https://gw.example.com/acme/scim/v2`.
-pub fn public_base(tenant: &Tenant, host: Option<&str>, tls: bool) -> String {
+pub fn public_base<'t>(tenant: &'t Tenant, host: Option<&str>, tls: bool) -> Cow<'t, str> {
     if let Some(u) = &tenant.public_url {
-        return u.clone();
+        return Cow::Borrowed(u);
     }
     let scheme = if tls { "https" } else { "http" };
     let host = host
@@ -31,7 +33,13 @@ pub fn public_base(tenant: &Tenant, host: Option<&str>, tls: bool) -> String {
                     .all(|b| b.is_ascii_alphanumeric() || b"-.:[]_".contains(&b))
         })
         .unwrap_or("localhost");
-    format!("{scheme}://{host}{}", tenant.route)
+    // One allocation of the right size (`format!` grows its string as it goes).
+    let mut base = String::with_capacity(scheme.len() + 3 + host.len() + tenant.route.len());
+    base.push_str(scheme);
+    base.push_str("://");
+    base.push_str(host);
+    base.push_str(&tenant.route);
+    Cow::Owned(base)
 }
 
 /// Rewrites target URLs into gateway URLs.
@@ -119,7 +127,8 @@ impl Rebase<'_> {
     ) -> Option<Option<Vec<u8>>> {
         let base = self.upstream.url.as_bytes();
         let host_offset = memchr::memmem::find(base, host.needle())?;
-        let mut cuts = Vec::new();
+        // A ListResponse page mentions the target once a resource (its `meta.location`).
+        let mut cuts: SmallVec<[usize; 32]> = SmallVec::new();
         for mention in host.find_iter(body) {
             let at = mention.checked_sub(host_offset)?;
             if body.get(at..at + base.len()) != Some(base) {
@@ -227,15 +236,21 @@ pub fn check_redirect(rebase: &Rebase<'_>, status: u16, headers: &HeaderMap) -> 
 }
 
 /// The headers of the target's response that the IdP gets, `Location` rebased.
-pub fn pass_headers(rebase: &Rebase<'_>, upstream: &HeaderMap) -> Vec<(&'static str, String)> {
+/// The values are the target's own (a reference count, not a copy), but for a rebased
+/// `Location`; one that is not visible ASCII is left out, as before.
+pub fn pass_headers(rebase: &Rebase<'_>, upstream: &HeaderMap) -> Vec<(&'static str, HeaderValue)> {
     let mut out = Vec::new();
     for name in PASSED {
         for v in upstream.get_all(name) {
-            let Ok(v) = v.to_str() else { continue };
+            let Ok(text) = v.to_str() else { continue };
             let v = if name == "location" {
-                rebase.location(v).unwrap_or_else(|| v.to_string())
+                match rebase.location(text).map(HeaderValue::try_from) {
+                    Some(Ok(rebased)) => rebased,
+                    Some(Err(_)) => continue,
+                    None => v.clone(),
+                }
             } else {
-                v.to_string()
+                v.clone()
             };
             out.push((name, v));
         }

@@ -74,7 +74,7 @@ fn json_reply(
     headers.push(("pragma", "no-cache".to_string()));
     Reply {
         status,
-        headers,
+        headers: super::own_headers(headers),
         body: Bytes::from(serde_json::to_vec(&body).unwrap_or_default()),
     }
 }

@@ -287,7 +287,10 @@ pub fn respond(
     let (status, body) = answered?;
     let (headers, body) = match body {
         Some(b) if status != resp.status => (
-            vec![("content-type", "application/scim+json".to_string())],
+            vec![(
+                "content-type",
+                http::HeaderValue::from_static("application/scim+json"),
+            )],
             Bytes::from(b),
         ),
         Some(b) => (headers, Bytes::from(b)),

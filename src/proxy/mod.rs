@@ -238,8 +238,13 @@ impl SessionBody<'_> {
 /// Write the answer; `keepalive` is how long the connection may then idle (Pingora's default
 /// after a request is forever), `None` closes it.
 async fn write(session: &mut ServerSession, reply: Reply, keepalive: Option<u64>) -> Result<()> {
-    let (header, body) = match head(&reply, keepalive) {
-        Ok(header) => (header, reply.body),
+    let Reply {
+        status,
+        headers,
+        body,
+    } = reply;
+    let (header, body) = match head(status, headers, body.len(), keepalive) {
+        Ok(header) => (header, body),
         // A header value the flow took from the target that HTTP cannot carry: a SCIM error
         // instead, whose head is the gateway's own.
         Err(_) => {
@@ -248,7 +253,8 @@ async fn write(session: &mut ServerSession, reply: Reply, keepalive: Option<u64>
                 None,
                 "the target's answer carries a header that cannot be relayed",
             ));
-            (head(&reply, keepalive)?, reply.body)
+            let header = head(reply.status, reply.headers, reply.body.len(), keepalive)?;
+            (header, reply.body)
         }
     };
     match keepalive {
@@ -283,12 +289,17 @@ pub(crate) async fn reuse(session: ServerSession) -> Option<ReusedHttpStream> {
         .map(|s| ReusedHttpStream::from_reusable_stream(s, settings))
 }
 
-fn head(reply: &Reply, keepalive: Option<u64>) -> Result<ResponseHeader> {
-    let mut header = ResponseHeader::build_no_case(reply.status, Some(reply.headers.len() + 2))?;
-    for (name, value) in &reply.headers {
-        header.append_header(*name, value.as_str())?;
+fn head(
+    status: u16,
+    headers: Vec<(&'static str, http::HeaderValue)>,
+    body_len: usize,
+    keepalive: Option<u64>,
+) -> Result<ResponseHeader> {
+    let mut header = ResponseHeader::build_no_case(status, Some(headers.len() + 2))?;
+    for (name, value) in headers {
+        header.append_header(name, value)?;
     }
-    header.insert_header("content-length", reply.body.len().to_string())?;
+    header.insert_header("content-length", body_len)?;
     if keepalive.is_none() {
         header.insert_header("connection", "close")?;
     }

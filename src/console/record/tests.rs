@@ -93,9 +93,12 @@ fn secret_query_parameters_are_replaced() {
 #[test]
 fn a_draft_records_only_when_started() {
     let mut off = Draft::default();
-    off.idp_body(b"{}");
-    off.upstream(&Method::POST, "/v2/Users", Some(b"{}"));
+    off.idp_body(&bytes::Bytes::copy_from_slice(b"{}"));
+    off.upstream(&Method::POST, "/v2/Users", Some(&Bytes::from_static(b"{}")));
     let outcome = || Outcome {
+        method: &Method::POST,
+        path: "/t/scim/v2/Users",
+        query: Some("access_token=zzz"),
         tenant: "t",
         pii: false,
         resource: "Users",
@@ -109,9 +112,9 @@ fn a_draft_records_only_when_started() {
     assert!(off.finish(outcome()).is_none());
 
     let mut d = Draft::default();
-    d.start(&Method::POST, "/t/scim/v2/Users", Some("access_token=zzz"));
+    d.start();
     assert!(d.is_on());
-    d.idp_body(br#"{"userName":"a"}"#);
+    d.idp_body(&bytes::Bytes::copy_from_slice(br#"{"userName":"a"}"#));
     d.rules(
         [
             ("map", 1),
@@ -126,9 +129,9 @@ fn a_draft_records_only_when_started() {
     d.upstream(
         &Method::POST,
         "/v2/Users?token=abc",
-        Some(br#"{"userName":"a"}"#),
+        Some(&Bytes::from_static(br#"{"userName":"a"}"#)),
     );
-    d.upstream(&Method::POST, "/v2/Users", Some(b"{}"));
+    d.upstream(&Method::POST, "/v2/Users", Some(&Bytes::from_static(b"{}")));
     let r = d.finish(outcome()).unwrap();
     assert_eq!(r.tenant, "t");
     assert_eq!(r.upstream_calls, 2);
@@ -143,19 +146,19 @@ fn a_draft_records_only_when_started() {
 
 #[test]
 fn a_record_is_bounded_whatever_the_bodies() {
-    let huge = vec![b'a'; 1 << 20];
+    let huge = Bytes::from(vec![b'a'; 1 << 20]);
+    let (path, query) = ("/p".repeat(10_000), "q".repeat(10_000));
     let mut d = Draft::default();
-    d.start(
-        &Method::POST,
-        &"/p".repeat(10_000),
-        Some(&"q".repeat(10_000)),
-    );
+    d.start();
     d.idp_body(&huge);
     for _ in 0..20 {
         d.upstream(&Method::POST, &"/u".repeat(10_000), Some(&huge));
     }
     let r = d
         .finish(Outcome {
+            method: &Method::POST,
+            path: &path,
+            query: Some(&query),
             tenant: "t",
             pii: false,
             resource: "Bulk",

@@ -5,9 +5,12 @@ use std::time::{Duration, Instant};
 
 fn rec(tenant: &str, body: usize) -> Record {
     let mut d = Draft::default();
-    d.start(&Method::GET, "/x", None);
-    d.idp_body(&vec![b'a'; body]);
+    d.start();
+    d.idp_body(&bytes::Bytes::copy_from_slice(&vec![b'a'; body]));
     d.finish(Outcome {
+        method: &Method::GET,
+        path: "/x",
+        query: None,
         tenant,
         pii: false,
         resource: "Users",

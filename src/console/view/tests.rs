@@ -14,18 +14,21 @@ fn timestamps_are_rfc3339_utc() {
 
 fn record(pii: bool) -> Record {
     let mut d = Draft::default();
-    d.start(
-        &Method::POST,
-        "/t/scim/v2/Users",
-        Some("count=1&x=secret-ish"),
-    );
-    d.idp_body(br#"{"userName":"bjensen","active":"True"}"#);
+    d.start();
+    d.idp_body(&bytes::Bytes::copy_from_slice(
+        br#"{"userName":"bjensen","active":"True"}"#,
+    ));
     d.upstream(
         &Method::POST,
         "/v2/Users",
-        Some(br#"{"userName":"bjensen","active":true}"#),
+        Some(&bytes::Bytes::from_static(
+            br#"{"userName":"bjensen","active":true}"#,
+        )),
     );
     d.finish(Outcome {
+        method: &Method::POST,
+        path: "/t/scim/v2/Users",
+        query: Some("count=1&x=secret-ish"),
         tenant: "t",
         pii,
         resource: "Users",
