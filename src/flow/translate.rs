@@ -143,8 +143,8 @@ fn translate_query(
     stats: &mut Stats,
 ) -> Result<Option<String>, ScimError> {
     let (idp, profile) = (tenant.idp, tenant.upstream.profile);
-    let mut current = q.to_string();
-    let mut changed = false;
+    // Borrowed until a step changes it.
+    let mut current = std::borrow::Cow::Borrowed(q);
     if idp == Idp::Entra {
         if let Some(new) = query::map_params(&current, |name, value| {
             Ok(if name == "filter" {
@@ -153,14 +153,12 @@ fn translate_query(
                 None
             })
         })? {
-            current = new;
-            changed = true;
+            current = new.into();
         }
     }
     let lenient = idp == Idp::Entra;
     if let Some(new) = query::rewrite_query(&tenant.rules, kind, &current, lenient, stats)? {
-        current = new;
-        changed = true;
+        current = new.into();
     }
     if profile == Profile::Webex {
         query::map_params(&current, |name, value| {
@@ -172,11 +170,13 @@ fn translate_query(
     }
     if let Some((max, what)) = dialect::profile::max_count(profile) {
         if let Some(new) = dialect::profile::clamp_count(&current, max, stats, what)? {
-            current = new;
-            changed = true;
+            current = new.into();
         }
     }
-    Ok(changed.then_some(current))
+    Ok(match current {
+        std::borrow::Cow::Owned(new) => Some(new),
+        std::borrow::Cow::Borrowed(_) => None,
+    })
 }
 
 /// Every attribute key of a resource (`patch = false`) or of a PatchOp's path-less values in

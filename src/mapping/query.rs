@@ -163,23 +163,52 @@ pub fn decode_param(s: &str) -> Result<Cow<'_, str>, ScimError> {
 /// Rewrite the parameters of a query string one by one: `f` gets each parameter's lowercased
 /// name and decoded value and returns its new value, or `None` to keep the original bytes.
 /// `Ok(None)` when nothing changes.
+///
+/// Nothing is allocated for a query that does not change but a parameter that needs decoding
+/// or lowercasing: the new query is started at the first change, from the bytes before it.
 pub fn map_params(
     query: &str,
     mut f: impl FnMut(&str, &str) -> Result<Option<String>, ScimError>,
 ) -> Result<Option<String>, ScimError> {
-    let mut changed = false;
-    let mut parts: Vec<String> = Vec::new();
+    let mut out: Option<String> = None;
+    let mut at = 0;
     for pair in query.split('&') {
+        let start = at;
+        at += pair.len() + 1;
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        match f(&decode_param(k)?.to_ascii_lowercase(), &decode_param(v)?)? {
+        let name = decode_param(k)?;
+        let name = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(name.to_ascii_lowercase())
+        } else {
+            name
+        };
+        match f(&name, &decode_param(v)?)? {
             Some(text) => {
-                changed = true;
-                parts.push(format!("{k}={}", utf8_percent_encode(&text, ENCODE)));
+                let new = match out.as_mut() {
+                    Some(new) => {
+                        new.push('&');
+                        new
+                    }
+                    // The parameters before this one as they came, with the `&` after them.
+                    None => out.insert({
+                        let mut new = String::with_capacity(query.len() + text.len() + 8);
+                        new.push_str(query.get(..start).unwrap_or_default());
+                        new
+                    }),
+                };
+                new.push_str(k);
+                new.push('=');
+                new.extend(utf8_percent_encode(&text, ENCODE));
             }
-            None => parts.push(pair.to_string()),
+            None => {
+                if let Some(new) = out.as_mut() {
+                    new.push('&');
+                    new.push_str(pair);
+                }
+            }
         }
     }
-    Ok(changed.then(|| parts.join("&")))
+    Ok(out)
 }
 
 /// Rewrite the query string of a request; `Ok(None)` when nothing changes.
@@ -247,6 +276,65 @@ pub fn rewrite_search_body(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `map_params` as it was before it started the new query lazily: every pair collected,
+    /// then joined.
+    fn map_params_joined(
+        query: &str,
+        mut f: impl FnMut(&str, &str) -> Result<Option<String>, ScimError>,
+    ) -> Result<Option<String>, ScimError> {
+        let mut changed = false;
+        let mut parts: Vec<String> = Vec::new();
+        for pair in query.split('&') {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            match f(&decode_param(k)?.to_ascii_lowercase(), &decode_param(v)?)? {
+                Some(text) => {
+                    changed = true;
+                    parts.push(format!("{k}={}", utf8_percent_encode(&text, ENCODE)));
+                }
+                None => parts.push(pair.to_string()),
+            }
+        }
+        Ok(changed.then(|| parts.join("&")))
+    }
+
+    #[test]
+    fn parameters_are_rewritten_in_place_whatever_their_position() {
+        // `count` doubled, `sortBy` (any case, any spelling) replaced; the rest kept as sent.
+        let f = |seen: &mut Vec<String>, name: &str, value: &str| {
+            seen.push(name.to_string());
+            Ok(match name {
+                "count" => Some(format!("{value}{value}")),
+                "sortby" => Some("name.familyName & x".to_string()),
+                _ => None,
+            })
+        };
+        for query in [
+            "count=10",
+            "startIndex=1",
+            "count=10&startIndex=1",
+            "startIndex=1&count=10",
+            "a=1&count=2&b=3&COUNT=4&c",
+            "&&count=1&&",
+            "",
+            "filter=userName%20eq%20%22x%22&sort%42y=title&x=%41",
+            "SortBy=a+b&count=",
+        ] {
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            let new = map_params(query, |n, v| f(&mut a, n, v)).unwrap();
+            let old = map_params_joined(query, |n, v| f(&mut b, n, v)).unwrap();
+            assert_eq!(new, old, "{query:?}");
+            assert_eq!(a, b, "the names f sees, lowercased, for {query:?}");
+        }
+        assert_eq!(
+            map_params("a=1&Count=5&b", |n, v| Ok(
+                (n == "count").then(|| v.repeat(2))
+            ))
+            .unwrap(),
+            Some("a=1&Count=55&b".to_string())
+        );
+        assert!(map_params("a=%zz", |_, _| Ok(None)).is_err());
+    }
 
     #[test]
     fn a_parameter_is_decoded_and_borrowed_when_it_is_its_own_decoding() {
