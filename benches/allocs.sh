@@ -21,7 +21,7 @@ cleanup() {
 }
 trap cleanup EXIT
 perf probe -q -d 'probe_allocs:*' 2>/dev/null || true
-perf probe -q -x "$BIN" -a 'probe_allocs:malloc=mi_malloc_aligned' -a 'probe_allocs:realloc=mi_realloc_aligned'
+perf probe -q -x "$BIN" -a 'probe_allocs:allocs_malloc=mi_malloc_aligned' -a 'probe_allocs:allocs_realloc=mi_realloc_aligned'
 setsid env SKIP_MEMORY=1 HOLD=1 SCIMGATE_BIN="$BIN" benches/load/run.sh > "$LOG" 2>&1 &
 HOLD_PID=$!
 for _ in $(seq 300); do grep -q "Ctrl-C" "$LOG" && break; sleep 0.2; done
