@@ -314,25 +314,23 @@ mod tests {
         let text = |f: fn(&mut Vec<u8>)| {
             let mut v = Vec::new();
             f(&mut v);
-            String::from_utf8(v).unwrap()
+            v
         };
         let mut checked = 0;
         for _ in 0..50 {
             timestamp(&mut Vec::new());
             let (a, b, c) = (text(formatted), text(timestamp), text(formatted));
-            assert_eq!(b.len(), a.len(), "{a} {b}");
-            assert!(b.ends_with('Z') && b.as_bytes()[b.len() - 8] == b'.', "{b}");
-            assert!(
-                b[b.len() - 7..b.len() - 1]
-                    .bytes()
-                    .all(|d| d.is_ascii_digit()),
-                "{b}"
-            );
+            let show = |t: &[u8]| String::from_utf8_lossy(t).into_owned();
+            let (sa, sb, sc) = (show(&a), show(&b), show(&c));
+            assert_eq!(b.len(), a.len(), "{sa} {sb}");
+            let n = b.len();
+            assert!(b[n - 1] == b'Z' && b[n - 8] == b'.', "{sb}");
+            assert!(b[n - 7..n - 1].iter().all(u8::is_ascii_digit), "{sb}");
             // Same length, same layout: text order is time order.
-            assert!(a <= b && b <= c, "{a} {b} {c}");
-            if a[..a.len() - 8] == c[..c.len() - 8] {
+            assert!(a <= b && b <= c, "{sa} {sb} {sc}");
+            if a[..n - 8] == c[..n - 8] {
                 let kept = SECOND.with(|s| s.borrow().1.clone());
-                assert_eq!(kept, a[..a.len() - 8], "the kept second");
+                assert_eq!(kept.as_bytes(), &a[..n - 8], "the kept second: {kept} {sa}");
                 checked += 1;
             }
         }
