@@ -158,7 +158,7 @@ thread_local! {
 
 /// The time now as `tracing-subscriber`'s `SystemTime` writes it (RFC 3339, UTC, microseconds:
 /// `2026-12-01T14:31:22.123456Z`). Its formatter computes the calendar date and pads six
-/// numbers through `fmt` on every call, ~2.4k instructions, a sixth of an access line; here
+/// numbers through `fmt` on every call, ~2.4k instructions, over half of an access line; here
 /// each thread keeps the part up to the second, made by that formatter once a second, and
 /// writes only the microseconds.
 fn timestamp(out: &mut Vec<u8>) {
