@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Instructions a request, by tenant and request kind: benches/instructions.sh [N=1000]
+#   env: MODES="list patch", TENANTS="pass full" (the cases), KEEP=dir (keep each case's callgrind
+#   output as dir/cg.<mode>.<tenant>.<part>, to read with `callgrind_annotate --inclusive=yes --tree=caller`)
 # Starts benches/load/run.sh's targets (HOLD=1: the canned upstream, both tenants), then a second
 # gateway on the same policies under valgrind's callgrind (no admin listener, so no console: its
 # per-second budget would record a larger share of the requests at valgrind's pace than at full
@@ -40,8 +42,8 @@ send() { # tenant mode n: the requests wrk counted
 echo "instructions a request (callgrind, inside process_new_http), $N requests a case, wrk -t1 -c4"
 # One gateway a case, started fresh under valgrind: warmed with 50 requests (the pool, paths run
 # for the first time), counters zeroed, N requests, counters dumped.
-for mode in list patch; do
-  for tenant in pass full; do
+for mode in ${MODES:-list patch}; do
+  for tenant in ${TENANTS:-pass full}; do
     rm -f "$W"/cg.out*
     RUST_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$W/cg.out" \
       --toggle-collect='*HttpServerApp*process_new_http*' \
@@ -58,6 +60,10 @@ for mode in list patch; do
     for _ in $(seq 100); do ls "$W"/cg.out.* > /dev/null 2>&1 && break; sleep 0.2; done
     sleep 0.5
     ir=$(awk '/^summary:/{s+=$2} END{print s+0}' "$W"/cg.out.*)
+    if [ -n "${KEEP:-}" ]; then
+      mkdir -p "$KEEP"
+      for f in "$W"/cg.out.*; do cp "$f" "$KEEP/cg.$mode.$tenant.${f##*.}"; done
+    fi
     kill "$VG"; wait "$VG" 2>/dev/null || true; VG=
     awk -v ir="$ir" -v n="$n" -v t="$mode, $tenant" 'BEGIN{printf "  %-12s %8.0f  (%d requests)\n", t, ir/n, n}'
   done
