@@ -8,7 +8,7 @@ use super::{
 };
 use crate::mapping::{Kind, Stats};
 use crate::scim::expr::{parse_filter, parse_filter_with, Filter, ParseOptions};
-use crate::scim::expr::{parse_path_with, PatchPath};
+use crate::scim::expr::{parse_path_with, PatchPath, PathMemo};
 use crate::scim::value;
 use serde_json::{Map, Value};
 
@@ -256,77 +256,66 @@ fn nest_keys(obj: &mut Object, stats: &mut Stats) {
     }
 }
 
-/// A PatchOp body, operation by operation.
-pub fn patch(kind: Kind, body: &mut Value, stats: &mut Stats) {
+/// A PatchOp body, operation by operation. Each path this parses is kept in `memo` for the
+/// tenant's rules, which read the same paths next.
+pub fn patch(kind: Kind, body: &mut Value, memo: &mut PathMemo, stats: &mut Stats) {
     let Some(ops) = crate::scim::message::operations_mut(body) else {
         return;
     };
     let mut out = Vec::with_capacity(ops.len());
     for op in ops.drain(..) {
         match op {
-            Value::Object(o) => one_op(kind, o, &mut out, stats),
+            Value::Object(o) => one_op(kind, o, &mut out, memo, stats),
             other => out.push(other),
         }
     }
     *ops = out;
 }
 
-fn one_op(kind: Kind, mut o: Object, out: &mut Vec<Value>, stats: &mut Stats) {
+fn one_op(kind: Kind, mut o: Object, out: &mut Vec<Value>, memo: &mut PathMemo, stats: &mut Stats) {
     // op: any case, and "delete", become add | replace | remove.
     if let Some(Value::String(op)) = o
         .iter_mut()
         .find(|(k, _)| k.eq_ignore_ascii_case("op"))
         .map(|(_, v)| v)
     {
-        let lower = op.to_ascii_lowercase();
-        let new = if lower == "delete" {
-            "remove".to_string()
-        } else {
-            lower
-        };
-        if *op != new {
-            *op = new;
+        if op.eq_ignore_ascii_case("delete") {
+            *op = "remove".to_string();
+            note(stats, "entra: PATCH op name normalised");
+        } else if op.bytes().any(|b| b.is_ascii_uppercase()) {
+            op.make_ascii_lowercase();
             note(stats, "entra: PATCH op name normalised");
         }
     }
-    let op = get_ci(&o, "op")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let is_remove = get_ci(&o, "op").and_then(Value::as_str) == Some("remove");
     // Path: misspelt URN, top-level enterprise attributes.
-    let path_key = o.keys().find(|k| k.eq_ignore_ascii_case("path")).cloned();
-    if let Some(pk) = &path_key {
-        if let Some(Value::String(p)) = o.get_mut(pk) {
-            if let Some(fixed) = fix_urn(p) {
-                *p = fixed;
-                note(stats, "entra: misspelt enterprise URN fixed");
-            }
-            if kind == Kind::User {
-                let head = p.split(['.', '[']).next().unwrap_or("");
-                if let Some(name) = is_enterprise_attr(head) {
-                    *p = format!("{ENTERPRISE}:{name}{}", p.get(head.len()..).unwrap_or(""));
-                    note(
-                        stats,
-                        "entra: top-level enterprise attribute moved into the extension",
-                    );
-                }
+    let mut path = None;
+    if let Some((_, Value::String(p))) = o.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case("path"))
+    {
+        if let Some(fixed) = fix_urn(p) {
+            *p = fixed;
+            note(stats, "entra: misspelt enterprise URN fixed");
+        }
+        if kind == Kind::User {
+            let head = p.split(['.', '[']).next().unwrap_or("");
+            if let Some(name) = is_enterprise_attr(head) {
+                *p = format!("{ENTERPRISE}:{name}{}", p.get(head.len()..).unwrap_or(""));
+                note(
+                    stats,
+                    "entra: top-level enterprise attribute moved into the extension",
+                );
             }
         }
+        path = Some(p.clone());
     }
-    let path = path_key
-        .as_ref()
-        .and_then(|k| o.get(k))
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    let value_key = o.keys().find(|k| k.eq_ignore_ascii_case("value")).cloned();
 
     // remove of members with a value array: one filtered remove per member.
-    if op == "remove"
+    if is_remove
         && path
             .as_deref()
             .is_some_and(|p| p.eq_ignore_ascii_case("members"))
     {
-        let values = value_key.as_ref().and_then(|k| o.get(k));
+        let values = get_ci(&o, "value");
         let ids: Vec<String> = match values {
             Some(Value::Array(items)) => items
                 .iter()
@@ -353,15 +342,15 @@ fn one_op(kind: Kind, mut o: Object, out: &mut Vec<Value>, stats: &mut Stats) {
         return;
     }
 
-    let Some(vk) = value_key else {
+    let Some(v) = o
+        .iter_mut()
+        .find(|(k, _)| k.eq_ignore_ascii_case("value"))
+        .map(|(_, v)| v)
+    else {
         out.push(Value::Object(o));
         return;
     };
-    let Some(v) = o.get_mut(&vk) else {
-        out.push(Value::Object(o));
-        return;
-    };
-    match &path {
+    match path {
         None => {
             if let Value::Object(obj) = v {
                 nest_keys(obj, stats);
@@ -369,8 +358,8 @@ fn one_op(kind: Kind, mut o: Object, out: &mut Vec<Value>, stats: &mut Stats) {
             }
         }
         Some(p) => {
-            let parsed = parse_path_with(p, &ParseOptions::lenient()).ok();
-            if let Some(parsed) = parsed {
+            let opts = ParseOptions::lenient();
+            if let Ok(parsed) = parse_path_with(&p, &opts) {
                 let attr = parsed.attr();
                 let sub = match &parsed {
                     PatchPath::ValuePath { sub, .. } => sub.as_deref(),
@@ -406,6 +395,7 @@ fn one_op(kind: Kind, mut o: Object, out: &mut Vec<Value>, stats: &mut Stats) {
                     }
                     _ => {}
                 }
+                memo.keep(p, &opts, parsed);
             }
         }
     }

@@ -14,6 +14,7 @@ use crate::mapping::{bulk, patch, query, resource, Kind, Stats};
 use crate::policy::model::{Idp, Profile};
 use crate::policy::Tenant;
 use crate::scim::error::ScimError;
+use crate::scim::expr::PathMemo;
 use crate::scim::message::{check_bulk, check_patch, field, field_mut};
 use crate::scim::resource::Resource;
 use crate::telemetry::metrics::UpstreamErrorKind;
@@ -75,7 +76,10 @@ pub fn request(
         Resource::Bulk if method == Method::POST => {
             // The dialect first (Entra's "Delete" op inside a PATCH operation's data is its
             // spelling of remove), then the shape, then the rules.
-            for_each_bulk_op(v, |m, k, data| dialect_body(idp, &m, k, data, stats));
+            // Bulk operations parse their paths again (`bulk::apply_request`): nothing is kept.
+            for_each_bulk_op(v, |m, k, data| {
+                dialect_body(idp, &m, k, data, &mut PathMemo::default(), stats)
+            });
             check_bulk(v)?;
             if let Some(ops) = crate::scim::message::operations_mut(v) {
                 for op in ops.iter_mut() {
@@ -113,11 +117,13 @@ pub fn request(
         Resource::Users | Resource::Groups | Resource::Me => {
             if let Some(k) = kind {
                 let ops_before = operation_count(v);
-                dialect_body(idp, method, k, v, stats);
+                // The paths the dialect parses, for the rules to take.
+                let mut memo = PathMemo::default();
+                dialect_body(idp, method, k, v, &mut memo, stats);
                 if method == Method::PATCH {
                     check_patch(v)?;
                     one_spelling(true, v)?;
-                    patch::apply_request(rules, k, v, lenient, stats)?;
+                    patch::apply_request(rules, k, v, lenient, &mut memo, stats)?;
                     out.nothing_to_send =
                         ops_before.is_some_and(|n| n > 0) && operation_count(v) == Some(0);
                 } else {
@@ -220,10 +226,17 @@ fn operation_count(v: &Value) -> Option<usize> {
 }
 
 /// The IdP dialect on one resource or PatchOp body (`method` is the request's or the Bulk
-/// operation's).
-fn dialect_body(idp: Idp, method: &Method, kind: Kind, v: &mut Value, stats: &mut Stats) {
+/// operation's); the PATCH paths it parses are kept in `memo`.
+fn dialect_body(
+    idp: Idp,
+    method: &Method,
+    kind: Kind,
+    v: &mut Value,
+    memo: &mut PathMemo,
+    stats: &mut Stats,
+) {
     match (idp, method) {
-        (Idp::Entra, &Method::PATCH) => dialect::entra::patch(kind, v, stats),
+        (Idp::Entra, &Method::PATCH) => dialect::entra::patch(kind, v, memo, stats),
         (Idp::Entra, _) => {
             if let Some(obj) = v.as_object_mut() {
                 dialect::entra::resource(kind, obj, true, stats);

@@ -33,7 +33,14 @@ pub fn apply_request(
         };
         match method.as_str() {
             "POST" | "PUT" => resource::apply_request(rules, kind, data, stats),
-            "PATCH" => patch::apply_request(rules, kind, data, lenient, stats)?,
+            "PATCH" => patch::apply_request(
+                rules,
+                kind,
+                data,
+                lenient,
+                &mut crate::scim::expr::PathMemo::default(),
+                stats,
+            )?,
             _ => {}
         }
     }

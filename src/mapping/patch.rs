@@ -10,18 +10,20 @@ use super::rules::{Kind, KindRules, NullMode, Rules};
 use super::Stats;
 use crate::scim::error::{ScimError, ScimType};
 use crate::scim::expr::ParseOptions;
-use crate::scim::expr::{parse_path_with, PatchPath};
+use crate::scim::expr::{PatchPath, PathMemo};
 use crate::scim::value;
 use serde_json::{Map, Value};
 
 type Object = Map<String, Value>;
 
-/// Translate every operation of a PatchOp body in place.
+/// Translate every operation of a PatchOp body in place. Paths the IdP's dialect parsed are
+/// taken from `memo` rather than parsed again.
 pub fn apply_request(
     rules: &Rules,
     kind: Kind,
     body: &mut Value,
     lenient: bool,
+    memo: &mut PathMemo,
     stats: &mut Stats,
 ) -> Result<(), ScimError> {
     let Some(ops) = crate::scim::message::operations_mut(body) else {
@@ -31,7 +33,7 @@ pub fn apply_request(
     let mut out = Vec::with_capacity(ops.len());
     for op in ops.drain(..) {
         match op {
-            Value::Object(o) => one_op(rules, kr, o, lenient, &mut out, stats)?,
+            Value::Object(o) => one_op(rules, kr, o, lenient, memo, &mut out, stats)?,
             other => out.push(other),
         }
     }
@@ -43,27 +45,36 @@ fn key_of(o: &Object, name: &str) -> Option<String> {
     o.keys().find(|k| k.eq_ignore_ascii_case(name)).cloned()
 }
 
+/// The value of the first member named `name` in any case.
+fn field_mut<'o>(o: &'o mut Object, name: &str) -> Option<&'o mut Value> {
+    o.iter_mut()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+}
+
 fn one_op(
     rules: &Rules,
     kr: &KindRules,
     o: Object,
     lenient: bool,
+    memo: &mut PathMemo,
     out: &mut Vec<Value>,
     stats: &mut Stats,
 ) -> Result<(), ScimError> {
-    let op_name = key_of(&o, "op")
-        .and_then(|k| o.get(&k))
-        .and_then(Value::as_str)
-        .map(str::to_ascii_lowercase)
-        .unwrap_or_default();
-    let path_key = key_of(&o, "path");
-    let path_text = path_key
-        .as_ref()
-        .and_then(|k| o.get(k))
-        .and_then(Value::as_str)
-        .map(str::to_string);
+    // The operation's name in lower case, for the three RFC 7644 names.
+    let op = o
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("op"))
+        .and_then(|(_, v)| v.as_str());
+    let op_name = ["add", "replace", "remove"]
+        .into_iter()
+        .find(|name| op.is_some_and(|op| op.eq_ignore_ascii_case(name)));
+    let path_text = o
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("path"))
+        .and_then(|(_, v)| v.as_str());
     let Some(path_text) = path_text else {
-        if op_name == "add" || op_name == "replace" {
+        if matches!(op_name, Some("add" | "replace")) {
             pathless(rules, kr, o, out, stats);
         } else {
             out.push(Value::Object(o));
@@ -74,7 +85,7 @@ fn one_op(
         allow_unquoted_values: lenient,
         ..ParseOptions::default()
     };
-    let path = parse_path_with(&path_text, &opts).map_err(|e| {
+    let path = memo.parse(path_text, &opts).map_err(|e| {
         ScimError::bad_request(
             Some(ScimType::InvalidPath),
             format!(
@@ -83,11 +94,10 @@ fn one_op(
             ),
         )
     })?;
-    let path_key = path_key.unwrap_or_else(|| "path".to_string());
-    match op_name.as_str() {
-        "remove" => remove_op(kr, o, &path_key, path, out, stats),
-        "add" | "replace" => set_op(rules, kr, o, &op_name, &path_key, path, out, stats),
-        _ => out.push(Value::Object(o)),
+    match op_name {
+        Some("remove") => remove_op(kr, o, path, out, stats),
+        Some(name) => set_op(rules, kr, o, name, path, out, stats),
+        None => out.push(Value::Object(o)),
     }
     Ok(())
 }
@@ -173,7 +183,6 @@ fn mapped_path(kr: &KindRules, p: &PatchPath) -> Option<PatchPath> {
 fn remove_op(
     kr: &KindRules,
     mut o: Object,
-    path_key: &str,
     path: PatchPath,
     out: &mut Vec<Value>,
     stats: &mut Stats,
@@ -184,7 +193,9 @@ fn remove_op(
     }
     if let Some(new) = mapped_path(kr, &path) {
         stats.map += 1;
-        o.insert(path_key.to_string(), Value::String(new.to_string()));
+        if let Some(p) = field_mut(&mut o, "path") {
+            *p = Value::String(new.to_string());
+        }
         out.push(Value::Object(o));
         return;
     }
@@ -202,7 +213,6 @@ fn set_op(
     kr: &KindRules,
     mut o: Object,
     op_name: &str,
-    path_key: &str,
     path: PatchPath,
     out: &mut Vec<Value>,
     stats: &mut Stats,
@@ -263,7 +273,9 @@ fn set_op(
     }
     if let Some(new) = mapped_path(kr, &path) {
         stats.map += 1;
-        o.insert(path_key.to_string(), Value::String(new.to_string()));
+        if let Some(p) = field_mut(&mut o, "path") {
+            *p = Value::String(new.to_string());
+        }
     }
     o.insert(value_key, val);
     out.push(Value::Object(o));

@@ -9,7 +9,7 @@ mod path;
 
 pub use filter::{parse_filter, parse_filter_with, CompareOp, Filter};
 pub use path::{
-    is_valid_attr_name, parse_attr_path, parse_path, parse_path_with, AttrPath, PatchPath,
+    is_valid_attr_name, parse_attr_path, parse_path, parse_path_with, AttrPath, PatchPath, PathMemo,
 };
 
 #[cfg(test)]

@@ -182,6 +182,36 @@ pub fn parse_path_with(input: &str, opts: &ParseOptions) -> Result<PatchPath, Pa
     Ok(PatchPath::ValuePath { attr, filter, sub })
 }
 
+/// PATCH paths already parsed in this request, by their exact text and options: the IdP's
+/// dialect parses each operation's path and the tenant's rules would parse the same text
+/// again. A parse is a pure function of the two, so a path taken from here is the one a second
+/// parse would give. Each entry is taken once ([`PathMemo::parse`] moves it out); what is not
+/// taken is dropped with the request.
+#[derive(Debug, Default)]
+pub struct PathMemo(Vec<(String, bool, PatchPath)>);
+
+impl PathMemo {
+    /// Keeps `path`, parsed from `text` with `opts`, for one later [`PathMemo::parse`].
+    pub fn keep(&mut self, text: String, opts: &ParseOptions, path: PatchPath) {
+        if opts.max_len == super::DEFAULT_MAX_LEN {
+            self.0.push((text, opts.allow_unquoted_values, path));
+        }
+    }
+
+    /// [`parse_path_with`], or the path kept for the same text and options.
+    pub fn parse(&mut self, text: &str, opts: &ParseOptions) -> Result<PatchPath, ParseError> {
+        let kept = self.0.iter().position(|(t, lenient, _)| {
+            *lenient == opts.allow_unquoted_values
+                && opts.max_len == super::DEFAULT_MAX_LEN
+                && t == text
+        });
+        match kept {
+            Some(i) => Ok(self.0.swap_remove(i).2),
+            None => parse_path_with(text, opts),
+        }
+    }
+}
+
 /// Parses `text` (no surrounding whitespace) as an attribute path; errors are reported at
 /// `pos` + the offset within `text`.
 pub(crate) fn parse_attr_at(text: &str, pos: usize) -> Result<AttrPath, ParseError> {
@@ -311,6 +341,41 @@ mod tests {
             Ok(p) => panic!("{s:?} parsed as {p:?}"),
             Err(e) => e,
         }
+    }
+
+    #[test]
+    fn the_memo_gives_what_a_parse_gives_for_the_same_text_and_options_only() {
+        let lenient = ParseOptions::lenient();
+        let strict = ParseOptions::default();
+        let unquoted = "emails[type eq work].value";
+        let mut memo = PathMemo::default();
+        memo.keep(
+            unquoted.to_string(),
+            &lenient,
+            parse_path_with(unquoted, &lenient).unwrap(),
+        );
+        // Kept with other options: the strict parse refuses the unquoted value all the same.
+        assert!(memo.parse(unquoted, &strict).is_err());
+        // Another text is parsed, not taken.
+        assert_eq!(memo.parse("title", &lenient), Ok(pp("title")));
+        // The same text and options: the kept path, once.
+        assert_eq!(
+            memo.parse(unquoted, &lenient),
+            parse_path_with(unquoted, &lenient)
+        );
+        assert!(memo.0.is_empty());
+        // A path kept under a text it was not parsed from is the caller's mistake to avoid;
+        // a text differing only in case is another text.
+        memo.keep("title".into(), &lenient, pp("title"));
+        assert_eq!(memo.parse("TITLE", &lenient), Ok(pp("TITLE")));
+        // Options with another length cap are never kept.
+        let short = ParseOptions {
+            max_len: 3,
+            ..ParseOptions::default()
+        };
+        memo.0.clear();
+        memo.keep("title".into(), &short, pp("title"));
+        assert!(memo.parse("title", &short).is_err());
     }
 
     #[test]
