@@ -116,19 +116,22 @@ fn same(a: &PatchPath, b: &PatchPath) -> bool {
             false
         }
         _ => {
-            a.to_string().eq_ignore_ascii_case(&b.to_string()) || {
-                // Compare value paths with the core URN stripped from their attribute.
-                let strip = |p: &PatchPath| {
-                    let mut p = p.clone();
-                    if let PatchPath::ValuePath { attr, .. } = &mut p {
-                        if attr.urn.as_deref().is_some_and(value::is_core_urn) {
-                            attr.urn = None;
+            let core = |p: &PatchPath| p.attr().urn.as_deref().is_some_and(value::is_core_urn);
+            a.to_string().eq_ignore_ascii_case(&b.to_string())
+                || (core(a) || core(b)) && {
+                    // Compare value paths with the core URN stripped from their attribute (with
+                    // none on either side, this is the comparison above again).
+                    let strip = |p: &PatchPath| {
+                        let mut p = p.clone();
+                        if let PatchPath::ValuePath { attr, .. } = &mut p {
+                            if attr.urn.as_deref().is_some_and(value::is_core_urn) {
+                                attr.urn = None;
+                            }
                         }
-                    }
-                    p.to_string().to_ascii_lowercase()
-                };
-                strip(a) == strip(b)
-            }
+                        p.to_string().to_ascii_lowercase()
+                    };
+                    strip(a) == strip(b)
+                }
         }
     }
 }

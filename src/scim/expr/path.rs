@@ -258,6 +258,19 @@ fn is_urn_char(c: char) -> bool {
 }
 
 fn check_name(name: &str, pos: usize) -> Result<(), ParseError> {
+    // The common case, byte by byte; anything else is looked at char by char for its error.
+    if let Some((first, rest)) = name.as_bytes().split_first() {
+        if (first.is_ascii_alphabetic() || *first == b'$')
+            && rest.iter().all(|&b| is_name_char(char::from(b)))
+        {
+            return Ok(());
+        }
+    }
+    check_name_chars(name, pos)
+}
+
+/// [`check_name`] char by char: the error and where.
+fn check_name_chars(name: &str, pos: usize) -> Result<(), ParseError> {
     let mut chars = name.char_indices();
     match chars.next() {
         None => Err(ParseError::new(pos, "expected attribute name")),
@@ -285,6 +298,30 @@ fn split_urn(text: &str) -> Option<(&str, &str)> {
 }
 
 fn check_urn(urn: &str, pos: usize) -> Result<(), ParseError> {
+    if !urn.contains(':') {
+        return Err(ParseError::new(pos, "schema URN has no namespace"));
+    }
+    // The common case, byte by byte: URN characters in non-empty segments. Anything else is
+    // looked at segment by segment for its error.
+    // `prev` starts as a `:` so that a leading `:` counts as an empty segment.
+    let mut prev = b':';
+    let plain = urn.bytes().all(|b| {
+        let good = if b == b':' {
+            prev != b':'
+        } else {
+            is_urn_char(char::from(b))
+        };
+        prev = b;
+        good
+    });
+    if plain && prev != b':' {
+        return Ok(());
+    }
+    check_urn_segments(urn, pos)
+}
+
+/// [`check_urn`] segment by segment: the error and where.
+fn check_urn_segments(urn: &str, pos: usize) -> Result<(), ParseError> {
     if !urn.contains(':') {
         return Err(ParseError::new(pos, "schema URN has no namespace"));
     }
@@ -587,6 +624,15 @@ mod tests {
                     prop_assert!(s.is_char_boundary(e.pos));
                 }
             }
+        }
+
+        #[test]
+        fn the_byte_checks_agree_with_the_char_checks(
+            s in "[a-zA-Z0-9é$:._~+=@%/ -]{0,12}",
+            pos in 0usize..50,
+        ) {
+            prop_assert_eq!(check_name(&s, pos), check_name_chars(&s, pos));
+            prop_assert_eq!(check_urn(&s, pos), check_urn_segments(&s, pos));
         }
 
         #[test]
