@@ -34,11 +34,8 @@ pub fn attr_base_eq(a: &AttrPath, b: &AttrPath, core_urn: Option<&str>) -> bool 
 
 fn attr_eq_with(a: &AttrPath, b: &AttrPath, core_urn: Option<&str>, subs: bool) -> bool {
     // `AttrPath::eq_ignore_case` with a core URN taken as none, without copying either path.
+    // The names first: they tell most paths apart, and the URNs are long.
     let is_core = |u: &str| core_urn.map_or_else(|| is_core_urn(u), |c| u.eq_ignore_ascii_case(c));
-    let (ua, ub) = (
-        a.urn.as_deref().filter(|u| !is_core(u)),
-        b.urn.as_deref().filter(|u| !is_core(u)),
-    );
     let opt_eq = |x: Option<&str>, y: Option<&str>| match (x, y) {
         (Some(x), Some(y)) => x.eq_ignore_ascii_case(y),
         (None, None) => true,
@@ -46,7 +43,10 @@ fn attr_eq_with(a: &AttrPath, b: &AttrPath, core_urn: Option<&str>, subs: bool) 
     };
     a.name.eq_ignore_ascii_case(&b.name)
         && (!subs || opt_eq(a.sub.as_deref(), b.sub.as_deref()))
-        && opt_eq(ua, ub)
+        && opt_eq(
+            a.urn.as_deref().filter(|u| !is_core(u)),
+            b.urn.as_deref().filter(|u| !is_core(u)),
+        )
 }
 
 // ---------------------------------------------------------------------------------------------
