@@ -9,6 +9,7 @@ use super::{
 use crate::mapping::{Kind, Stats};
 use crate::scim::expr::{parse_filter, parse_filter_with, Filter, ParseOptions};
 use crate::scim::expr::{parse_path_with, PatchPath, PathMemo};
+use crate::scim::message::member_mut;
 use crate::scim::value;
 use serde_json::{Map, Value};
 
@@ -274,11 +275,7 @@ pub fn patch(kind: Kind, body: &mut Value, memo: &mut PathMemo, stats: &mut Stat
 
 fn one_op(kind: Kind, mut o: Object, out: &mut Vec<Value>, memo: &mut PathMemo, stats: &mut Stats) {
     // op: any case, and "delete", become add | replace | remove.
-    if let Some(Value::String(op)) = o
-        .iter_mut()
-        .find(|(k, _)| k.eq_ignore_ascii_case("op"))
-        .map(|(_, v)| v)
-    {
+    if let Some(Value::String(op)) = member_mut(&mut o, "op") {
         if op.eq_ignore_ascii_case("delete") {
             *op = "remove".to_string();
             note(stats, "entra: PATCH op name normalised");
@@ -290,8 +287,7 @@ fn one_op(kind: Kind, mut o: Object, out: &mut Vec<Value>, memo: &mut PathMemo, 
     let is_remove = get_ci(&o, "op").and_then(Value::as_str) == Some("remove");
     // Path: misspelt URN, top-level enterprise attributes.
     let mut path = None;
-    if let Some((_, Value::String(p))) = o.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case("path"))
-    {
+    if let Some(Value::String(p)) = member_mut(&mut o, "path") {
         if let Some(fixed) = fix_urn(p) {
             *p = fixed;
             note(stats, "entra: misspelt enterprise URN fixed");
@@ -342,11 +338,7 @@ fn one_op(kind: Kind, mut o: Object, out: &mut Vec<Value>, memo: &mut PathMemo, 
         return;
     }
 
-    let Some(v) = o
-        .iter_mut()
-        .find(|(k, _)| k.eq_ignore_ascii_case("value"))
-        .map(|(_, v)| v)
-    else {
+    let Some(v) = member_mut(&mut o, "value") else {
         out.push(Value::Object(o));
         return;
     };

@@ -74,9 +74,7 @@ pub fn booleans_in_elements(items: &mut [Value]) -> u32 {
 
 /// The value of a key, any case.
 pub fn get_ci<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
-    obj.iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v)
+    crate::scim::message::member(obj, name)
 }
 
 /// Remove a key, any case, keeping the order of the others.

@@ -11,6 +11,7 @@ use super::Stats;
 use crate::scim::error::{ScimError, ScimType};
 use crate::scim::expr::ParseOptions;
 use crate::scim::expr::{PatchPath, PathMemo};
+use crate::scim::message::{member, member_mut};
 use crate::scim::value;
 use serde_json::{Map, Value};
 
@@ -45,13 +46,6 @@ fn key_of(o: &Object, name: &str) -> Option<String> {
     o.keys().find(|k| k.eq_ignore_ascii_case(name)).cloned()
 }
 
-/// The value of the first member named `name` in any case.
-fn field_mut<'o>(o: &'o mut Object, name: &str) -> Option<&'o mut Value> {
-    o.iter_mut()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v)
-}
-
 fn one_op(
     rules: &Rules,
     kr: &KindRules,
@@ -62,17 +56,11 @@ fn one_op(
     stats: &mut Stats,
 ) -> Result<(), ScimError> {
     // The operation's name in lower case, for the three RFC 7644 names.
-    let op = o
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("op"))
-        .and_then(|(_, v)| v.as_str());
+    let op = member(&o, "op").and_then(Value::as_str);
     let op_name = ["add", "replace", "remove"]
         .into_iter()
         .find(|name| op.is_some_and(|op| op.eq_ignore_ascii_case(name)));
-    let path_text = o
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("path"))
-        .and_then(|(_, v)| v.as_str());
+    let path_text = member(&o, "path").and_then(Value::as_str);
     let Some(path_text) = path_text else {
         if matches!(op_name, Some("add" | "replace")) {
             pathless(rules, kr, o, out, stats);
@@ -196,7 +184,7 @@ fn remove_op(
     }
     if let Some(new) = mapped_path(kr, &path) {
         stats.map += 1;
-        if let Some(p) = field_mut(&mut o, "path") {
+        if let Some(p) = member_mut(&mut o, "path") {
             *p = Value::String(new.to_string());
         }
         out.push(Value::Object(o));
@@ -276,7 +264,7 @@ fn set_op(
     }
     if let Some(new) = mapped_path(kr, &path) {
         stats.map += 1;
-        if let Some(p) = field_mut(&mut o, "path") {
+        if let Some(p) = member_mut(&mut o, "path") {
             *p = Value::String(new.to_string());
         }
     }

@@ -2,21 +2,29 @@
 //! found by name in any case, as IdPs spell them.
 
 use crate::scim::error::{ScimError, ScimType};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// The value of the object's field `name`, any case.
 pub fn field<'a>(object: &'a Value, name: &str) -> Option<&'a Value> {
+    member(object.as_object()?, name)
+}
+
+/// The value of the object's field `name`, any case, mutable.
+pub fn field_mut<'a>(object: &'a mut Value, name: &str) -> Option<&'a mut Value> {
+    member_mut(object.as_object_mut()?, name)
+}
+
+/// The value of the first member of `object` named `name` in any case.
+pub fn member<'a>(object: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
     object
-        .as_object()?
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
         .map(|(_, v)| v)
 }
 
-/// The value of the object's field `name`, any case, mutable.
-pub fn field_mut<'a>(object: &'a mut Value, name: &str) -> Option<&'a mut Value> {
+/// [`member`], mutable.
+pub fn member_mut<'a>(object: &'a mut Map<String, Value>, name: &str) -> Option<&'a mut Value> {
     object
-        .as_object_mut()?
         .iter_mut()
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
         .map(|(_, v)| v)
