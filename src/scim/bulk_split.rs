@@ -11,6 +11,7 @@
 //!   answers each with [`conflict_result`] (409). Two operations with the same bulkId make the
 //!   request ambiguous and are a [`PlanError`].
 
+use crate::scim::message::{field, field_mut};
 use serde_json::{json, Map, Value};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
@@ -276,21 +277,6 @@ fn lower(low: &mut [usize], v: usize, to: usize) {
     if let Some(l) = low.get_mut(v) {
         *l = (*l).min(to);
     }
-}
-
-/// The value of `name` in a JSON object, the key matched case-insensitively.
-fn field<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
-    v.as_object()?
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v)
-}
-
-fn field_mut<'a>(v: &'a mut Value, name: &str) -> Option<&'a mut Value> {
-    v.as_object_mut()?
-        .iter_mut()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v)
 }
 
 /// An operation's own bulkId, if it has a non-empty one.
