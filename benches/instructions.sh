@@ -28,12 +28,9 @@ cleanup() {
   rm -rf "$W"
 }
 trap cleanup EXIT
-setsid env SKIP_MEMORY=1 HOLD=1 SCIMGATE_BIN="$BIN" benches/load/run.sh > "$W/hold.log" 2>&1 &
-HOLD_PID=$!
-for _ in $(seq 300); do grep -q "Ctrl-C" "$W/hold.log" && break; sleep 0.2; done
-PID=$(sed -n 's/.*gateway :[0-9]* (pid \([0-9]*\).*/\1/p' "$W/hold.log")
-[ -n "$PID" ] || { cat "$W/hold.log" >&2; exit 1; }
-POL=$(tr '\0' '\n' < "/proc/$PID/cmdline" | grep -A1 -- --policies | tail -1)
+. benches/load/hold.sh
+hold_start "$BIN" "$W/hold.log"
+POL=$HOLD_POL
 PORT=18302
 send() { # tenant mode n: the requests wrk counted
   N=$3 timeout 120 wrk -t1 -c4 -d100s -s benches/load/count.lua "http://127.0.0.1:$PORT" -- "/$1/scim/v2" bench-token "$2" |

@@ -14,16 +14,13 @@ A=${1:?A_BIN} B=${2:?B_BIN} PAIRS=${3:-10} SECS=${4:-4} TENANT=${5:-full} MODE=$
 LOG=$(mktemp)
 cleanup() {
   [ -n "${BPID:-}" ] && kill "$BPID" 2>/dev/null
-  [ -n "${HOLDPID:-}" ] && kill -- -"$HOLDPID" 2>/dev/null
+  [ -n "${HOLD_PID:-}" ] && kill -- -"$HOLD_PID" 2>/dev/null
   rm -f "$LOG"
 }
 trap cleanup EXIT
-setsid env SKIP_MEMORY=1 HOLD=1 SCIMGATE_BIN="$A" benches/load/run.sh > "$LOG" 2>&1 &
-HOLDPID=$!
-for _ in $(seq 300); do grep -q "Ctrl-C ends" "$LOG" && break; sleep 0.2; done
-APID=$(sed -n 's/.*gateway :18292 (pid \([0-9]*\),.*/\1/p' "$LOG")
-[ -n "$APID" ] || { cat "$LOG" >&2; exit 1; }
-POL=$(tr '\0' '\n' < /proc/"$APID"/cmdline | grep -A1 -- '^--policies$' | tail -1)
+. benches/load/hold.sh
+hold_start "$A" "$LOG"
+APID=$HOLD_GW POL=$HOLD_POL
 RUST_LOG=warn "$B" serve --policies "$POL" --listen 127.0.0.1:18302 --admin 127.0.0.1:18303 \
   --threads "${SCIMGATE_THREADS:-2}" ${SCIMGATE_ARGS:-} 2>/dev/null &
 BPID=$!
