@@ -169,11 +169,9 @@ fn resource<'a>(
         return Ok(false);
     };
     let maps = &rules.for_kind(kind).maps;
-    let present = |name: &str| members.0.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
-    if !maps.iter().any(|m| present(top_key(m.to.attr()))) {
-        // Every `take` would find nothing: apply_response returns before changing anything.
-        return Ok(false);
-    }
+    // `Some(false)` there when no map's source member is in the resource (every `take` would
+    // find nothing, and apply_response returns before changing anything); `None` only when
+    // one is.
     if let Some(done) = simple::apply(maps, kind, members, scratch, stats, out) {
         return Ok(done);
     }

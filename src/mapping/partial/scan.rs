@@ -75,6 +75,7 @@ impl<'a> Scan<'a> {
 
     /// A string, the cursor past its opening quote: the span of its content (quotes excluded)
     /// and whether it holds an escape.
+    #[inline(always)]
     fn string(&mut self) -> Scanned<(usize, usize, bool)> {
         let start = self.at;
         let mut escaped = false;
@@ -204,6 +205,7 @@ impl<'a> Scan<'a> {
     }
 
     /// A member name and its colon, the cursor before its opening quote (after whitespace).
+    #[inline(always)]
     fn name(&mut self) -> Scanned<Cow<'a, str>> {
         if self.next()? != b'"' {
             return Err(());

@@ -154,29 +154,39 @@ pub(super) fn apply<'a>(
         }
         active.push((simple(&m.to)?, simple(&m.from)?));
     }
+    if active.is_empty() {
+        return Some(false);
+    }
     // Every extension object a map reads or writes, opened now, so nothing below can fail.
+    // Each URN once (maps mostly share one or two).
+    let mut urns: SmallVec<[&str; 4]> = SmallVec::new();
     for (to, from) in &active {
         for urn in [extension(to.urn.as_deref()), extension(from.urn.as_deref())]
             .into_iter()
             .flatten()
         {
-            let Some(slot) = find(top, urn).and_then(|i| top.get_mut(i)) else {
-                continue;
-            };
-            if let Node::Raw(raw) = slot.1 {
-                if raw.starts_with('{') {
-                    let mut inner: Object<'a> = Vec::with_capacity(4);
-                    let mut scan = Scan::new(raw);
-                    scan.object(|name, s| {
-                        inner.push((name, Node::Raw(s.value()?)));
-                        Ok(())
-                    })
-                    .ok()?;
-                    if super::has_duplicates(&inner) {
-                        return None;
-                    }
-                    slot.1 = Node::Object(inner);
+            if !urns.contains(&urn) {
+                urns.push(urn);
+            }
+        }
+    }
+    for urn in urns {
+        let Some(slot) = find(top, urn).and_then(|i| top.get_mut(i)) else {
+            continue;
+        };
+        if let Node::Raw(raw) = slot.1 {
+            if raw.starts_with('{') {
+                let mut inner: Object<'a> = Vec::with_capacity(4);
+                let mut scan = Scan::new(raw);
+                scan.object(|name, s| {
+                    inner.push((name, Node::Raw(s.value()?)));
+                    Ok(())
+                })
+                .ok()?;
+                if super::has_duplicates(&inner) {
+                    return None;
                 }
+                slot.1 = Node::Object(inner);
             }
         }
     }
