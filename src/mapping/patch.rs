@@ -103,6 +103,10 @@ fn same(a: &PatchPath, b: &PatchPath) -> bool {
         {
             false
         }
+        // Written alike (a rule and the operation it maps, the common case): the same text
+        // without writing it. (Numbers in a filter compare as numbers here, `0.0` as `-0.0`,
+        // as a filter compares them.)
+        _ if a == b => true,
         _ => {
             let core = |p: &PatchPath| p.attr().urn.as_deref().is_some_and(value::is_core_urn);
             a.to_string().eq_ignore_ascii_case(&b.to_string())
