@@ -400,6 +400,27 @@ pub(super) fn string(raw: &str) -> Option<Cow<'_, str>> {
     }
 }
 
+/// An array of strings without escapes, each as its text (quotes off); `None` when `raw` is
+/// anything else. What [`elements`] and [`plain_string`] give together, in one pass.
+pub(super) fn plain_strings(raw: &str) -> Option<SmallVec<[&str; 4]>> {
+    let mut scan = Scan::new(raw);
+    let mut items = SmallVec::new();
+    match scan.array(|s| {
+        if s.next()? != b'"' {
+            return Err(());
+        }
+        let (from, to, escaped) = s.string()?;
+        if escaped {
+            return Err(());
+        }
+        items.push(s.text.get(from..to).ok_or(())?);
+        Ok(())
+    }) {
+        Ok(true) => Some(items),
+        _ => None,
+    }
+}
+
 /// An array's elements as their text; `None` when `raw` is not an array.
 pub(super) fn elements(raw: &str) -> Option<SmallVec<[&str; 4]>> {
     let mut scan = Scan::new(raw);
@@ -577,6 +598,32 @@ mod tests {
             "}".repeat(MAX_DEPTH + 1)
         );
         assert!(skip(&objects).is_none());
+    }
+
+    #[test]
+    fn plain_strings_is_elements_then_plain_string() {
+        let cases = [
+            r#"["a","b"]"#,
+            r#"[ "a" , "b" ]"#,
+            "[]",
+            r#"["a\nb"]"#,
+            r#"["a",1]"#,
+            r#"["a",]"#,
+            r#"["a""#,
+            r#"{"a":1}"#,
+            r#""a""#,
+            r#"[["a"]]"#,
+            "[\"a\tb\"]",
+        ];
+        for raw in cases {
+            let both = elements(raw).and_then(|items| {
+                items
+                    .into_iter()
+                    .map(plain_string)
+                    .collect::<Option<SmallVec<[&str; 4]>>>()
+            });
+            assert_eq!(plain_strings(raw), both, "{raw}");
+        }
     }
 
     #[test]

@@ -266,8 +266,9 @@ pub(super) fn apply<'a>(
 fn fix_schemas(top: &mut Object<'_>, core_urn: &str) -> Option<()> {
     // Only empty or null extension objects go, none of which is in use below.
     top.retain(|(k, n)| {
-        let empty = n.is_null() || n.object_empty() == Some(true);
-        !(empty && is_urn_key(k) && !k.eq_ignore_ascii_case(core_urn))
+        !(is_urn_key(k)
+            && (n.is_null() || n.object_empty() == Some(true))
+            && !k.eq_ignore_ascii_case(core_urn))
     });
     // A borrowed name is JSON text that needs no escape (see `write_name`).
     let in_use: SmallVec<[&Cow<'_, str>; 4]> = top
@@ -282,22 +283,14 @@ fn fix_schemas(top: &mut Object<'_>, core_urn: &str) -> Option<()> {
     // goes back as it is. Anything else (a value not a string, an escape in one) goes the
     // `Value` way.
     let listed: SmallVec<[&str; 4]> = match at.and_then(|i| top.get(i)).map(|(_, n)| n) {
-        Some(&Node::Raw(r)) if r.starts_with('[') => {
-            let strings = scan::elements(r).and_then(|items| {
-                items
-                    .into_iter()
-                    .map(scan::plain_string)
-                    .collect::<Option<SmallVec<_>>>()
-            });
-            match strings {
-                Some(v) => v,
-                None => {
-                    let owned = owned(&in_use);
-                    drop(in_use);
-                    return fix_schemas_values(top, core_urn, owned);
-                }
+        Some(&Node::Raw(r)) if r.starts_with('[') => match scan::plain_strings(r) {
+            Some(v) => v,
+            None => {
+                let owned = owned(&in_use);
+                drop(in_use);
+                return fix_schemas_values(top, core_urn, owned);
             }
-        }
+        },
         Some(Node::Json(_)) => {
             let owned = owned(&in_use);
             drop(in_use);
