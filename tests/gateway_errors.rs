@@ -232,6 +232,42 @@ fn nothing_leaves_the_base_path() {
 }
 
 #[test]
+fn heads_past_the_parsers_header_limit_are_refused_and_those_within_it_served() {
+    // Pingora's HTTP/1 parser reads up to 256 headers into an array (left uninitialised by
+    // vendor/scimgate.patch): 200 are served, 300 are refused, on either side.
+    let (rec, gw) = setup();
+    let lines = |n: usize| (0..n).map(|i| format!("X-H{i}: v\r\n")).collect::<String>();
+    for (n, served) in [(200, true), (300, false)] {
+        let req = format!(
+            "GET /a/scim/v2/Users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n{}Connection: close\r\n\r\n",
+            lines(n)
+        );
+        let out = raw(gw.port, req.as_bytes());
+        if served {
+            assert!(out.starts_with("HTTP/1.1 200"), "{n} headers: {out}");
+        } else {
+            assert!(out.starts_with("HTTP/1.1 400"), "{n} headers: {out}");
+            assert!(out.contains(ERROR_SCHEMA), "{n} headers: {out}");
+        }
+    }
+    assert_eq!(
+        rec.requests().len(),
+        1,
+        "only the request within the limit went on"
+    );
+    let headers = |n: usize| {
+        (0..n)
+            .map(|i| (format!("X-H{i}"), "v".to_owned()))
+            .collect()
+    };
+    rec.set(Answer::Json(200, headers(200), "{}".into()));
+    let ok = call("GET", &gw.url("/a/scim/v2/Users"), Some(TOKEN), &[], None);
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    rec.set(Answer::Json(200, headers(300), "{}".into()));
+    call("GET", &gw.url("/a/scim/v2/Users"), Some(TOKEN), &[], None).assert_scim_error(502, None);
+}
+
+#[test]
 fn refused_upstream_is_502() {
     let port = free_port();
     let gw = Gateway::start(
