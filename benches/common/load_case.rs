@@ -69,3 +69,16 @@ pub fn webex_list() -> Vec<u8> {
         "startIndex": 1, "itemsPerPage": 10, "Resources": users}))
     .unwrap()
 }
+
+/// The load benchmark's Entra PATCH (`benches/load/mix.lua`, mode "patch"): six operations,
+/// "Replace"/"Add" capitalised, "False" as a string, an extension path, a value-filtered path,
+/// an empty string and a path-less value with dotted keys.
+pub const ENTRA_PATCH6: &str = concat!(
+    r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":["#,
+    r#"{"op":"Replace","path":"displayName","value":"New Name"},"#,
+    r#"{"op":"Replace","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department","value":"Ops"},"#,
+    r#"{"op":"Replace","path":"active","value":"False"},"#,
+    r#"{"op":"Add","path":"phoneNumbers[type eq \"mobile\"].value","value":"+1 555 0101"},"#,
+    r#"{"op":"Replace","path":"title","value":""},"#,
+    r#"{"op":"Replace","value":{"name.givenName":"New","name.familyName":"Name"}}]}"#
+);

@@ -37,6 +37,23 @@ fn what_serde_json_lets_through_when_skipping_is_refused() {
     let e = err(b"{\"n\":\"\xff\"}");
     assert!(e.contains("line 1"), "{e}");
     assert!(parse_object(b"{\"\xc0\xae\":1}").is_err());
+    // Outside a string, and after a valid object: still refused, still placed.
+    for body in [
+        &b"{\xff:1}"[..],
+        b"{\"a\":1}\xff",
+        b"\xef\xbb\xbf{}",
+        b"{\"a\":\"\xed\xa0\x80\"}",
+    ] {
+        let e = err(body);
+        assert!(e.contains("line 1 column"), "{body:?}: {e}");
+    }
+    // Text that is UTF-8 reads the same as serde_json reads its bytes.
+    let body =
+        "{\"name\":{\"givenName\":\"Zo\u{eb} \u{5f20}\u{1F600}\"},\"k\\u00e9y\":[\"\\u00e9\"]}";
+    assert_eq!(
+        parse_object(body.as_bytes()).unwrap(),
+        serde_json::from_slice::<Value>(body.as_bytes()).unwrap()
+    );
     // A proper pair is fine.
     assert_eq!(
         parse_object(br#"{"n":"\ud83d\ude00"}"#).unwrap()["n"],
