@@ -105,13 +105,18 @@ impl Message {
     }
 
     /// What goes upstream: the IdP's own bytes when nothing may have changed them and the
-    /// tenant translates nothing, otherwise `value` serialised.
+    /// tenant translates nothing, otherwise `value` serialised (compact, as serde_json writes
+    /// it: [`json::to_vec`]).
     pub fn to_upstream(&self, translated: bool) -> Result<Bytes, ScimError> {
         match &self.raw {
             Some(raw) if !translated => Ok(raw.clone()),
-            _ => serde_json::to_vec(&self.value)
-                .map(Bytes::from)
-                .map_err(|e| ScimError::internal(e.to_string())),
+            // A translated body is about as long as the IdP's; 1 KiB holds most single writes.
+            _ => json::to_vec(
+                &self.value,
+                self.raw.as_ref().map_or(1024, |r| r.len() + 64),
+            )
+            .map(Bytes::from)
+            .map_err(|e| ScimError::internal(e.to_string())),
         }
     }
 }

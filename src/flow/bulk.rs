@@ -150,7 +150,8 @@ pub async fn split(
         status: 200,
         headers,
         body: Bytes::from(
-            serde_json::to_vec(&merged).map_err(|e| ScimError::internal(e.to_string()))?,
+            crate::scim::json::to_vec(&merged, 1024)
+                .map_err(|e| ScimError::internal(e.to_string()))?,
         ),
     })
 }

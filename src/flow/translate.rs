@@ -380,6 +380,8 @@ pub fn answer(
     let changed = rebased || spc_changed || stats.total() != before;
     Ok((
         status,
-        changed.then(|| serde_json::to_vec(&v).ok()).flatten(),
+        changed
+            .then(|| crate::scim::json::to_vec(&v, body.len() + 64).ok())
+            .flatten(),
     ))
 }

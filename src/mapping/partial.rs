@@ -19,6 +19,7 @@
 
 use super::rules::{Kind, Rules};
 use super::Stats;
+use crate::scim::json;
 use crate::scim::value::{extension, is_urn_key};
 use scan::Scan;
 use serde_json::{Map, Value};
@@ -132,7 +133,7 @@ pub fn response(rules: &Rules, rest: &str, body: &[u8], stats: &mut Stats) -> Pa
                         Item::Other(raw) => {
                             let written = serde_json::from_str::<Value>(raw)
                                 .map_err(drop)
-                                .and_then(|v| serde_json::to_writer(&mut out, &v).map_err(drop));
+                                .and_then(|v| json::write(&v, &mut out).map_err(drop));
                             if written.is_err() {
                                 return Partial::Whole;
                             }
@@ -223,7 +224,7 @@ fn resource<'a>(
                 out.extend_from_slice(raw.as_bytes());
                 Ok(())
             }
-            None => serde_json::to_writer(&mut *out, v).map_err(drop),
+            None => json::write(v, out).map_err(drop),
         };
         if written.is_err() {
             out.truncate(mark);
@@ -256,8 +257,7 @@ fn top_key(attr: &crate::scim::expr::AttrPath) -> &str {
 }
 
 fn write_key(out: &mut Vec<u8>, key: &str) {
-    // Writing a str into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, key);
+    json::write_str(key, out);
     out.push(b':');
 }
 

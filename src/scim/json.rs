@@ -181,5 +181,9 @@ impl<'de> Visitor<'de> for Strict {
     }
 }
 
+mod write;
+pub(crate) use write::special;
+pub use write::{to_vec, write, write_str};
+
 #[cfg(test)]
 mod tests;

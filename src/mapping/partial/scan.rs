@@ -10,6 +10,7 @@
 //! point (no lone surrogate), as serde_json requires of every string it parses into a `Value`:
 //! what the scan accepts, the whole-tree path would have parsed.
 
+use crate::scim::json::special;
 use smallvec::SmallVec;
 use std::borrow::Cow;
 
@@ -353,35 +354,6 @@ impl<'a> Scan<'a> {
     pub(super) fn at_object(&mut self) -> bool {
         self.ahead() == Some(b'{')
     }
-}
-
-/// Where the first `"`, `\\` or control character is in `bytes`: eight bytes at a time (SWAR),
-/// the tail one by one. Most of a scan is spent here.
-fn special(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // The high bit of each byte below `n` (n <= 128); the lowest one flagged is exact.
-    let below = |w: u64, n: u8| w.wrapping_sub(ONES * u64::from(n)) & !w & HIGH;
-    let mut chunks = bytes.chunks_exact(8);
-    let mut at = 0;
-    for chunk in &mut chunks {
-        let Ok(eight) = <[u8; 8]>::try_from(chunk) else {
-            break;
-        };
-        let w = u64::from_le_bytes(eight);
-        // `"` (0x22) xor 2 is 0x20, and a control character xor 2 is still one: both are
-        // then the bytes below 0x21, one test for the two.
-        let hits = below(w ^ (ONES * 2), 0x21) | below(w ^ (ONES * u64::from(b'\\')), 1);
-        if hits != 0 {
-            return Some(at + (hits.trailing_zeros() / 8) as usize);
-        }
-        at += 8;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-        .map(|i| at + i)
 }
 
 /// The text of a JSON string value without escapes (as written, quotes off); `None` for any

@@ -12,6 +12,7 @@ use super::{write_name, Members};
 use crate::mapping::rules::{Kind, MapRule};
 use crate::mapping::Stats;
 use crate::scim::expr::{AttrPath, PatchPath};
+use crate::scim::json;
 use crate::scim::value::{extension, is_urn_key};
 use serde_json::Value;
 use smallvec::SmallVec;
@@ -50,7 +51,7 @@ impl Node<'_> {
     fn write(&self, out: &mut Vec<u8>) -> Result<(), ()> {
         match self {
             Node::Raw(r) => out.extend_from_slice(r.as_bytes()),
-            Node::Json(v) => serde_json::to_writer(&mut *out, v).map_err(drop)?,
+            Node::Json(v) => json::write(v, out).map_err(drop)?,
             Node::Text(t) => out.extend_from_slice(t),
             Node::Object(members) => write_object(members, out)?,
         }
@@ -309,13 +310,12 @@ fn fix_schemas(top: &mut Object<'_>, core_urn: &str) -> Option<()> {
         if !std::mem::take(&mut first) {
             text.push(b',');
         }
-        if as_is || plain(s) {
+        if as_is {
             text.push(b'"');
             text.extend_from_slice(s.as_bytes());
             text.push(b'"');
-            Ok(())
         } else {
-            serde_json::to_writer(&mut *text, s).map_err(drop)
+            json::write_str(s, text);
         }
     };
     for s in listed
@@ -323,11 +323,11 @@ fn fix_schemas(top: &mut Object<'_>, core_urn: &str) -> Option<()> {
         .filter(|s| s.eq_ignore_ascii_case(core_urn) || used(s))
     {
         // As the target wrote them, or the core URN (a constant without escapes).
-        item(&mut text, s, true).ok()?;
+        item(&mut text, s, true);
     }
     for urn in &in_use {
         if !listed.iter().any(|s| s.eq_ignore_ascii_case(urn)) {
-            item(&mut text, urn, matches!(urn, Cow::Borrowed(_))).ok()?;
+            item(&mut text, urn, matches!(urn, Cow::Borrowed(_)));
         }
     }
     text.push(b']');
