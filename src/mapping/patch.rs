@@ -189,7 +189,7 @@ fn remove_op(
     if let Some(new) = mapped_path(kr, &path) {
         stats.map += 1;
         if let Some(p) = member_mut(&mut o, "path") {
-            *p = Value::String(new.to_string());
+            *p = Value::String(new.text());
         }
         out.push(Value::Object(o));
         return;
@@ -198,7 +198,7 @@ fn remove_op(
     // Removing a parent also removes what its mapped children became upstream.
     for m in kr.maps.iter().filter(|m| under(&m.from, &path)) {
         stats.map += 1;
-        out.push(serde_json::json!({"op": "remove", "path": m.to.to_string()}));
+        out.push(serde_json::json!({"op": "remove", "path": m.to.text()}));
     }
 }
 
@@ -212,11 +212,12 @@ fn set_op(
     out: &mut Vec<Value>,
     stats: &mut Stats,
 ) {
-    let Some(value_key) = key_of(&o, "value") else {
+    // The value is taken out in place (a `null` left in its slot) and put back there at the
+    // end: no key copied, hashed, removed or inserted again, and the IdP's key order kept.
+    let Some(mut val) = member_mut(&mut o, "value").map(std::mem::take) else {
         out.push(Value::Object(o));
         return;
     };
-    let mut val = o.shift_remove(&value_key).unwrap_or(Value::Null);
     if !rules.nulls.is_noop() && rules.nulls.is_null(&val) {
         match rules.nulls.mode_for(path.attr()) {
             NullMode::Keep => {}
@@ -227,7 +228,7 @@ fn set_op(
             NullMode::Clear => {
                 stats.null += 1;
                 let target = mapped_path(kr, &path).unwrap_or(path);
-                out.push(serde_json::json!({"op": "remove", "path": target.to_string()}));
+                out.push(serde_json::json!({"op": "remove", "path": target.text()}));
                 return;
             }
         }
@@ -269,10 +270,12 @@ fn set_op(
     if let Some(new) = mapped_path(kr, &path) {
         stats.map += 1;
         if let Some(p) = member_mut(&mut o, "path") {
-            *p = Value::String(new.to_string());
+            *p = Value::String(new.text());
         }
     }
-    o.insert(value_key, val);
+    if let Some(slot) = member_mut(&mut o, "value") {
+        *slot = val;
+    }
     out.push(Value::Object(o));
 }
 
@@ -305,6 +308,55 @@ fn pathless(rules: &Rules, kr: &KindRules, mut o: Object, out: &mut Vec<Value>, 
     for attr in removes {
         let p = PatchPath::Attr(attr);
         let target = mapped_path(kr, &p).unwrap_or(p);
-        out.push(serde_json::json!({"op": "remove", "path": target.to_string()}));
+        out.push(serde_json::json!({"op": "remove", "path": target.text()}));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::compile::compile_file;
+    use serde_json::json;
+    use std::path::Path;
+
+    fn rules() -> Rules {
+        let text = r#"tenant = "t"
+route = "/t"
+[[map]]
+from = "title"
+to = "nickName"
+[auth]
+bearer_sha256 = ["5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"]
+[upstream]
+url = "http://127.0.0.1:8081/v2"
+"#;
+        compile_file(Path::new("t.toml"), text).unwrap().rules
+    }
+
+    fn apply(ops: Value) -> String {
+        let mut body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops});
+        let mut memo = PathMemo::default();
+        apply_request(
+            &rules(),
+            Kind::User,
+            &mut body,
+            false,
+            &mut memo,
+            &mut Stats::default(),
+        )
+        .unwrap();
+        serde_json::to_string(&body["Operations"]).unwrap()
+    }
+
+    #[test]
+    fn an_operation_keeps_its_members_in_the_idps_order_and_spelling() {
+        assert_eq!(
+            apply(json!([{"Value": "Dr", "op": "Replace", "Path": "title"}])),
+            r#"[{"Value":"Dr","op":"Replace","Path":"nickName"}]"#
+        );
+        assert_eq!(
+            apply(json!([{"op": "add", "path": "displayName", "value": "x", "extra": 1}])),
+            r#"[{"op":"add","path":"displayName","value":"x","extra":1}]"#
+        );
     }
 }

@@ -54,6 +54,28 @@ impl AttrPath {
             && opt_eq(&self.urn, &other.urn)
     }
 
+    /// The path as text, as `Display` writes it, without the formatting machinery (a PATCH
+    /// writes one of these for every operation a map renames).
+    pub fn text(&self) -> String {
+        let urn = self.urn.as_deref().map_or(0, |u| u.len() + 1);
+        let sub = self.sub.as_deref().map_or(0, |s| s.len() + 1);
+        let mut out = String::with_capacity(urn + self.name.len() + sub);
+        self.push_to(&mut out);
+        out
+    }
+
+    fn push_to(&self, out: &mut String) {
+        if let Some(urn) = &self.urn {
+            out.push_str(urn);
+            out.push(':');
+        }
+        out.push_str(&self.name);
+        if let Some(sub) = &self.sub {
+            out.push('.');
+            out.push_str(sub);
+        }
+    }
+
     /// Normalised lookup key: the canonical text, ASCII-lowercased.
     pub fn key(&self) -> String {
         self.to_string().to_ascii_lowercase()
@@ -95,6 +117,15 @@ pub enum PatchPath {
 }
 
 impl PatchPath {
+    /// The path as text, as `Display` writes it; an attribute path without the formatting
+    /// machinery ([`AttrPath::text`]).
+    pub fn text(&self) -> String {
+        match self {
+            Self::Attr(attr) => attr.text(),
+            Self::ValuePath { .. } => self.to_string(),
+        }
+    }
+
     /// The attribute the path targets (for a value path, the multi-valued attribute).
     pub fn attr(&self) -> &AttrPath {
         match self {
@@ -354,6 +385,24 @@ fn trim(input: &str) -> (usize, &str) {
 mod tests {
     use super::super::filter::{parse_filter, strategies, CompareOp};
     use super::*;
+
+    #[test]
+    fn text_is_what_display_writes() {
+        for p in [
+            "displayName",
+            "name.givenName",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value",
+            "urn:ietf:params:scim:schemas:core:2.0:User:name.familyName",
+            "emails[type eq \"work\"].value",
+            "members[value eq \"a\\\"b\" or display sw \"x\"]",
+            "$ref",
+        ] {
+            let path = parse_path(p).unwrap();
+            assert_eq!(path.text(), path.to_string(), "{p}");
+            assert_eq!(path.attr().text(), path.attr().to_string(), "{p}");
+        }
+    }
     use proptest::prelude::*;
     use serde_json::json;
 
