@@ -42,7 +42,7 @@ impl<'p> Seen<'p> {
                 .split('/')
                 .filter(|s| !s.is_empty())
                 .nth(1)
-                .map(|id| id.chars().take(128).collect());
+                .map(|id| first_chars(id, 128).to_owned());
         }
     }
 
@@ -52,7 +52,7 @@ impl<'p> Seen<'p> {
             self.user_name = body
                 .and_then(|v| crate::scim::message::field(v, "userName"))
                 .and_then(Value::as_str)
-                .map(|s| s.chars().take(256).collect());
+                .map(|s| first_chars(s, 256).to_owned());
         }
     }
 }
@@ -120,9 +120,37 @@ pub fn record(method: &http::Method, seen: &Seen<'_>, reply: &Reply, elapsed: Du
     });
 }
 
+/// The first `n` characters of `s` (all of it when it is shorter), without walking a text
+/// of at most `n` bytes.
+fn first_chars(s: &str, n: usize) -> &str {
+    if s.len() <= n {
+        return s;
+    }
+    match s.char_indices().nth(n) {
+        Some((end, _)) => s.get(..end).unwrap_or(s),
+        None => s,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+
+    #[test]
+    fn first_chars_is_the_first_n_characters() {
+        for s in [
+            "",
+            "abc",
+            "2819c223-7f76-453a-919d-413861904646",
+            "é😀xyz",
+            "ééééé",
+        ] {
+            for n in 0..8 {
+                let want: String = s.chars().take(n).collect();
+                assert_eq!(super::first_chars(s, n), want, "{s:?} {n}");
+            }
+        }
+    }
     use super::*;
     use crate::console::ring::{Limits, TICK};
     use bytes::Bytes;

@@ -93,16 +93,27 @@ fn active_in_resource(v: &Value) -> Option<bool> {
 fn patch_deactivates(v: &Value) -> bool {
     let mut last = None;
     for op in operations(v).into_iter().flatten() {
-        let kind = field(op, "op").and_then(Value::as_str).map(str::trim);
+        // The first member of each name in any case (as `field` finds it), in one pass.
+        let (mut kind, mut value, mut path) = (None, None, None);
+        for (k, x) in op.as_object().into_iter().flatten() {
+            let slot = match k.len() {
+                2 if k.eq_ignore_ascii_case("op") => &mut kind,
+                4 if k.eq_ignore_ascii_case("path") => &mut path,
+                5 if k.eq_ignore_ascii_case("value") => &mut value,
+                _ => continue,
+            };
+            slot.get_or_insert(x);
+        }
+        let kind = kind.and_then(Value::as_str).map(str::trim);
         let sets = kind
             .is_some_and(|k| k.eq_ignore_ascii_case("replace") || k.eq_ignore_ascii_case("add"));
         if !sets {
             continue;
         }
-        let Some(value) = field(op, "value") else {
+        let Some(value) = value else {
             continue;
         };
-        let path = field(op, "path").and_then(Value::as_str).map(str::trim);
+        let path = path.and_then(Value::as_str).map(str::trim);
         let set = match path {
             None | Some("") => active_in_resource(value),
             Some(p) if is_active_path(p) => as_bool(value),
