@@ -135,22 +135,6 @@ fn first_chars(s: &str, n: usize) -> &str {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-
-    #[test]
-    fn first_chars_is_the_first_n_characters() {
-        for s in [
-            "",
-            "abc",
-            "2819c223-7f76-453a-919d-413861904646",
-            "é😀xyz",
-            "ééééé",
-        ] {
-            for n in 0..8 {
-                let want: String = s.chars().take(n).collect();
-                assert_eq!(super::first_chars(s, n), want, "{s:?} {n}");
-            }
-        }
-    }
     use super::*;
     use crate::console::ring::{Limits, TICK};
     use bytes::Bytes;
@@ -194,5 +178,21 @@ mod tests {
         std::thread::sleep(TICK * 20);
         let statuses: Vec<u16> = ring.tenant("t").iter().map(|r| r.status).collect();
         assert_eq!(statuses, [502, 404, 201, 200], "newest first");
+    }
+
+    #[test]
+    fn first_chars_is_the_first_n_characters() {
+        for s in [
+            "",
+            "abc",
+            "2819c223-7f76-453a-919d-413861904646",
+            "é😀xyz",
+            "ééééé",
+        ] {
+            for n in 0..8 {
+                let want: String = s.chars().take(n).collect();
+                assert_eq!(first_chars(s, n), want, "{s:?} {n}");
+            }
+        }
     }
 }

@@ -48,11 +48,16 @@ fn deprovisions(method: &str, body: Option<&Value>) -> bool {
 fn as_bool(v: &Value) -> Option<bool> {
     match v {
         Value::Bool(b) => Some(*b),
-        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
-            "true" => Some(true),
-            "false" => Some(false),
-            _ => None,
-        },
+        Value::String(s) => {
+            let s = s.trim();
+            if s.eq_ignore_ascii_case("true") {
+                Some(true)
+            } else if s.eq_ignore_ascii_case("false") {
+                Some(false)
+            } else {
+                None
+            }
+        }
         Value::Array(items) if items.len() == 1 => items.first().and_then(as_bool),
         Value::Object(_) => field(v, "value").and_then(as_bool),
         _ => None,
