@@ -60,11 +60,6 @@ impl AttrPath {
         let urn = self.urn.as_deref().map_or(0, |u| u.len() + 1);
         let sub = self.sub.as_deref().map_or(0, |s| s.len() + 1);
         let mut out = String::with_capacity(urn + self.name.len() + sub);
-        self.push_to(&mut out);
-        out
-    }
-
-    fn push_to(&self, out: &mut String) {
         if let Some(urn) = &self.urn {
             out.push_str(urn);
             out.push(':');
@@ -74,11 +69,14 @@ impl AttrPath {
             out.push('.');
             out.push_str(sub);
         }
+        out
     }
 
     /// Normalised lookup key: the canonical text, ASCII-lowercased.
     pub fn key(&self) -> String {
-        self.to_string().to_ascii_lowercase()
+        let mut key = self.text();
+        key.make_ascii_lowercase();
+        key
     }
 }
 
@@ -385,6 +383,8 @@ fn trim(input: &str) -> (usize, &str) {
 mod tests {
     use super::super::filter::{parse_filter, strategies, CompareOp};
     use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
 
     #[test]
     fn text_is_what_display_writes() {
@@ -401,10 +401,12 @@ mod tests {
             let path = parse_path(p).unwrap();
             assert_eq!(path.text(), path.to_string(), "{p}");
             assert_eq!(path.attr().text(), path.attr().to_string(), "{p}");
+            assert_eq!(
+                path.attr().key(),
+                path.attr().to_string().to_ascii_lowercase()
+            );
         }
     }
-    use proptest::prelude::*;
-    use serde_json::json;
 
     const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
