@@ -31,6 +31,15 @@ const ENTERPRISE_ATTRS: [&str; 6] = [
 
 /// The enterprise URN spelt right, for a key, schema or path that starts misspelt.
 fn fix_urn(s: &str) -> Option<String> {
+    // The `U` where the right spelling has `:` tells them apart without comparing the rest
+    // (most paths and keys are shorter, or are the enterprise URN spelt right).
+    if !s
+        .as_bytes()
+        .get(MISSPELT.len() - 4)
+        .is_some_and(|b| b.eq_ignore_ascii_case(&b'U'))
+    {
+        return None;
+    }
     let head = s.get(..MISSPELT.len())?;
     head.eq_ignore_ascii_case(MISSPELT)
         .then(|| format!("{ENTERPRISE}{}", s.get(MISSPELT.len()..).unwrap_or("")))
@@ -264,6 +273,7 @@ pub fn patch(kind: Kind, body: &mut Value, memo: &mut PathMemo, stats: &mut Stat
         return;
     };
     let mut out = Vec::with_capacity(ops.len());
+    memo.reserve(ops.len());
     for op in ops.drain(..) {
         match op {
             Value::Object(o) => one_op(kind, o, &mut out, memo, stats),
@@ -275,6 +285,7 @@ pub fn patch(kind: Kind, body: &mut Value, memo: &mut PathMemo, stats: &mut Stat
 
 fn one_op(kind: Kind, mut o: Object, out: &mut Vec<Value>, memo: &mut PathMemo, stats: &mut Stats) {
     // op: any case, and "delete", become add | replace | remove.
+    let mut is_remove = false;
     if let Some(Value::String(op)) = member_mut(&mut o, "op") {
         if op.eq_ignore_ascii_case("delete") {
             *op = "remove".to_string();
@@ -283,8 +294,8 @@ fn one_op(kind: Kind, mut o: Object, out: &mut Vec<Value>, memo: &mut PathMemo, 
             op.make_ascii_lowercase();
             note(stats, "entra: PATCH op name normalised");
         }
+        is_remove = op == "remove";
     }
-    let is_remove = get_ci(&o, "op").and_then(Value::as_str) == Some("remove");
     // Path: misspelt URN, top-level enterprise attributes.
     let mut path = None;
     if let Some(Value::String(p)) = member_mut(&mut o, "path") {
@@ -293,7 +304,11 @@ fn one_op(kind: Kind, mut o: Object, out: &mut Vec<Value>, memo: &mut PathMemo, 
             note(stats, "entra: misspelt enterprise URN fixed");
         }
         if kind == Kind::User {
-            let head = p.split(['.', '[']).next().unwrap_or("");
+            let head = p
+                .bytes()
+                .position(|b| matches!(b, b'.' | b'['))
+                .and_then(|end| p.get(..end))
+                .unwrap_or(p);
             if let Some(name) = is_enterprise_attr(head) {
                 *p = format!("{ENTERPRISE}:{name}{}", p.get(head.len()..).unwrap_or(""));
                 note(

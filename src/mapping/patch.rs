@@ -42,6 +42,14 @@ pub fn apply_request(
     Ok(())
 }
 
+/// `{"op": "remove", "path": path}`.
+fn remove_of(path: String) -> Value {
+    let mut o = Object::with_capacity(2);
+    o.insert("op".into(), Value::String("remove".into()));
+    o.insert("path".into(), Value::String(path));
+    Value::Object(o)
+}
+
 fn key_of(o: &Object, name: &str) -> Option<String> {
     o.keys().find(|k| k.eq_ignore_ascii_case(name)).cloned()
 }
@@ -146,17 +154,19 @@ fn under(r: &PatchPath, p: &PatchPath) -> bool {
             .is_some_and(|u| u.eq_ignore_ascii_case(&ext));
     }
     match p {
+        // The attributes first: they differ for most rules, and tell them apart cheaply.
         PatchPath::Attr(pa) if pa.sub.is_none() => {
-            !same(r, p) && value::attr_base_eq(r.attr(), pa, None)
+            value::attr_base_eq(r.attr(), pa, None) && !same(r, p)
         }
         _ => false,
     }
 }
 
-/// The target's name for an operation path: an exact map, or a map renaming its attribute.
-fn mapped_path(kr: &KindRules, p: &PatchPath) -> Option<PatchPath> {
+/// The target's name for an operation path, as the text of its new `path`: an exact map
+/// (its target's text, written when the policy was compiled), or a map renaming its attribute.
+fn mapped_path(kr: &KindRules, p: &PatchPath) -> Option<String> {
     if let Some(m) = kr.maps.iter().find(|m| same(&m.from, p)) {
-        return Some(m.to.clone());
+        return Some(m.to_text.clone());
     }
     kr.maps.iter().find_map(|m| match (&m.from, &m.to) {
         (PatchPath::Attr(f), PatchPath::Attr(t))
@@ -169,7 +179,7 @@ fn mapped_path(kr: &KindRules, p: &PatchPath) -> Option<PatchPath> {
                     a.name = t.name.clone();
                 }
             }
-            Some(renamed)
+            Some(renamed.text())
         }
         _ => None,
     })
@@ -189,7 +199,7 @@ fn remove_op(
     if let Some(new) = mapped_path(kr, &path) {
         stats.map += 1;
         if let Some(p) = member_mut(&mut o, "path") {
-            *p = Value::String(new.text());
+            *p = Value::String(new);
         }
         out.push(Value::Object(o));
         return;
@@ -198,7 +208,7 @@ fn remove_op(
     // Removing a parent also removes what its mapped children became upstream.
     for m in kr.maps.iter().filter(|m| under(&m.from, &path)) {
         stats.map += 1;
-        out.push(serde_json::json!({"op": "remove", "path": m.to.text()}));
+        out.push(remove_of(m.to_text.clone()));
     }
 }
 
@@ -227,8 +237,8 @@ fn set_op(
             }
             NullMode::Clear => {
                 stats.null += 1;
-                let target = mapped_path(kr, &path).unwrap_or(path);
-                out.push(serde_json::json!({"op": "remove", "path": target.text()}));
+                let target = mapped_path(kr, &path).unwrap_or_else(|| path.text());
+                out.push(remove_of(target));
                 return;
             }
         }
@@ -270,7 +280,7 @@ fn set_op(
     if let Some(new) = mapped_path(kr, &path) {
         stats.map += 1;
         if let Some(p) = member_mut(&mut o, "path") {
-            *p = Value::String(new.text());
+            *p = Value::String(new);
         }
     }
     if let Some(slot) = member_mut(&mut o, "value") {
@@ -307,8 +317,8 @@ fn pathless(rules: &Rules, kr: &KindRules, mut o: Object, out: &mut Vec<Value>, 
     }
     for attr in removes {
         let p = PatchPath::Attr(attr);
-        let target = mapped_path(kr, &p).unwrap_or(p);
-        out.push(serde_json::json!({"op": "remove", "path": target.text()}));
+        let target = mapped_path(kr, &p).unwrap_or_else(|| p.text());
+        out.push(remove_of(target));
     }
 }
 

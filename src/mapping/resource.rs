@@ -130,13 +130,7 @@ pub fn strip_nulls(
         if is_ext {
             if let Some(ext) = v.as_object_mut() {
                 ext.retain(|name, sv| {
-                    keep_value(
-                        nulls,
-                        AttrPath::new(name.clone()).with_urn(key.clone()),
-                        sv,
-                        &mut cleared,
-                        stats,
-                    )
+                    keep_value(nulls, Some(key), name, None, sv, &mut cleared, stats)
                 });
                 if ext.is_empty() {
                     emptied.push(key.clone());
@@ -144,7 +138,7 @@ pub fn strip_nulls(
             }
             return true;
         }
-        keep_value(nulls, AttrPath::new(key.clone()), v, &mut cleared, stats)
+        keep_value(nulls, None, key, None, v, &mut cleared, stats)
     });
     for k in emptied {
         obj.shift_remove(&k);
@@ -152,15 +146,23 @@ pub fn strip_nulls(
     cleared
 }
 
-/// Keep `v` at `attr`? Recurses once into a complex value's sub-attributes.
+/// Whether `v`, the value of `urn:name.sub`, stays; a null is dropped or cleared as its mode
+/// says. The path is built only for a null (most values are not).
 fn keep_value(
     nulls: &NullPolicy,
-    attr: AttrPath,
+    urn: Option<&str>,
+    name: &str,
+    sub: Option<&str>,
     v: &mut Value,
     cleared: &mut Vec<AttrPath>,
     stats: &mut Stats,
 ) -> bool {
     if nulls.is_null(v) {
+        let attr = AttrPath {
+            urn: urn.map(str::to_owned),
+            name: name.to_owned(),
+            sub: sub.map(str::to_owned),
+        };
         return match nulls.mode_for(&attr) {
             NullMode::Keep => true,
             NullMode::Drop => {
@@ -174,17 +176,12 @@ fn keep_value(
             }
         };
     }
-    if attr.sub.is_none() {
-        if let Value::Object(sub) = v {
-            let was_empty = sub.is_empty();
-            sub.retain(|name, sv| {
-                let child = AttrPath {
-                    sub: Some(name.clone()),
-                    ..attr.clone()
-                };
-                keep_value(nulls, child, sv, cleared, stats)
-            });
-            return was_empty || !sub.is_empty();
+    if sub.is_none() {
+        if let Value::Object(children) = v {
+            let was_empty = children.is_empty();
+            children
+                .retain(|child, sv| keep_value(nulls, urn, name, Some(child), sv, cleared, stats));
+            return was_empty || !children.is_empty();
         }
     }
     true

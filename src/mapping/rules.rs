@@ -142,6 +142,9 @@ impl NullPolicy {
 pub struct MapRule {
     pub from: PatchPath,
     pub to: PatchPath,
+    /// `to` as text (`PatchPath::text`), written once here: a PATCH operation the map renames
+    /// carries it as its new `path`.
+    pub to_text: String,
 }
 
 /// A compiled `when` JSONPath.
@@ -306,7 +309,10 @@ pub fn compile(s: RuleSections<'_>) -> Result<Rules, Vec<RuleError>> {
             }
         }
         if let (Some(k), Some(from), Some(to)) = (kind, from, to) {
-            rules_mut(&mut rules, k).maps.push(MapRule { from, to });
+            let to_text = to.text();
+            rules_mut(&mut rules, k)
+                .maps
+                .push(MapRule { from, to, to_text });
         }
     }
     for d in s.drops {

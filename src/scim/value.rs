@@ -52,8 +52,24 @@ fn attr_eq_with(a: &AttrPath, b: &AttrPath, core_urn: Option<&str>, subs: bool) 
 // ---------------------------------------------------------------------------------------------
 // Case-insensitive object keys
 
+/// Up to this many members, a key is found by comparing names rather than by hashing one
+/// (SipHash, for `preserve_order`'s map): most SCIM objects are this small.
+const SCAN_UP_TO: usize = 8;
+
 /// The existing key equal to `name` ignoring ASCII case (an exact match wins).
 fn find_key<'m>(map: &'m Object, name: &str) -> Option<&'m String> {
+    if map.len() <= SCAN_UP_TO {
+        let mut folded = None;
+        for k in map.keys() {
+            if k == name {
+                return Some(k);
+            }
+            if folded.is_none() && k.eq_ignore_ascii_case(name) {
+                folded = Some(k);
+            }
+        }
+        return folded;
+    }
     if let Some((key, _)) = map.get_key_value(name) {
         return Some(key);
     }
@@ -61,12 +77,34 @@ fn find_key<'m>(map: &'m Object, name: &str) -> Option<&'m String> {
 }
 
 fn get_ci<'m>(map: &'m Object, name: &str) -> Option<&'m Value> {
+    if map.len() <= SCAN_UP_TO {
+        let mut folded = None;
+        for (k, v) in map {
+            if k == name {
+                return Some(v);
+            }
+            if folded.is_none() && k.eq_ignore_ascii_case(name) {
+                folded = Some(v);
+            }
+        }
+        return folded;
+    }
     map.get(find_key(map, name)?)
 }
 
 fn get_ci_mut<'m>(map: &'m mut Object, name: &str) -> Option<&'m mut Value> {
-    let key = find_key(map, name)?.clone();
-    map.get_mut(&key)
+    // The key `find_key` would give, found again mutably without copying it.
+    let exact = if map.len() <= SCAN_UP_TO {
+        map.keys().any(|k| k == name)
+    } else {
+        map.contains_key(name)
+    };
+    if exact {
+        return map.get_mut(name);
+    }
+    map.iter_mut()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
 }
 
 fn has_key(value: &Value, name: &str) -> bool {

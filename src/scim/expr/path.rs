@@ -220,6 +220,12 @@ pub fn parse_path_with(input: &str, opts: &ParseOptions) -> Result<PatchPath, Pa
 pub struct PathMemo(Vec<(String, bool, PatchPath)>);
 
 impl PathMemo {
+    /// Room for `n` more paths (one per PATCH operation), so keeping them does not grow the
+    /// list a step at a time.
+    pub fn reserve(&mut self, n: usize) {
+        self.0.reserve(n);
+    }
+
     /// Keeps `path`, parsed from `text` with `opts`, for one later [`PathMemo::parse`].
     pub fn keep(&mut self, text: String, opts: &ParseOptions, path: PatchPath) {
         if opts.max_len == super::DEFAULT_MAX_LEN {
@@ -278,19 +284,49 @@ pub fn is_valid_attr_name(name: &str) -> bool {
     check_name(name, 0).is_ok()
 }
 
-fn is_name_char(c: char) -> bool {
+const fn is_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '$')
 }
 
-fn is_urn_char(c: char) -> bool {
+const fn is_urn_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~' | '+' | '=' | '@' | '%' | '/')
+}
+
+/// `is_name_char` and `is_urn_char` of every byte, looked up rather than worked out: the
+/// checks below run on every path a request or a rule names. (No byte past ASCII is in either.)
+const NAME_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut rest: &mut [bool] = &mut table;
+    let mut b = 0u8;
+    while let [slot, tail @ ..] = rest {
+        *slot = b < 128 && is_name_char(b as char);
+        rest = tail;
+        b = b.wrapping_add(1);
+    }
+    table
+};
+const URN_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut rest: &mut [bool] = &mut table;
+    let mut b = 0u8;
+    while let [slot, tail @ ..] = rest {
+        *slot = b < 128 && is_urn_char(b as char);
+        rest = tail;
+        b = b.wrapping_add(1);
+    }
+    table
+};
+
+/// Byte `b`'s entry in `table`.
+fn in_class(table: &[bool; 256], b: u8) -> bool {
+    table.get(usize::from(b)).copied().unwrap_or(false)
 }
 
 fn check_name(name: &str, pos: usize) -> Result<(), ParseError> {
     // The common case, byte by byte; anything else is looked at char by char for its error.
     if let Some((first, rest)) = name.as_bytes().split_first() {
         if (first.is_ascii_alphabetic() || *first == b'$')
-            && rest.iter().all(|&b| is_name_char(char::from(b)))
+            && rest.iter().all(|&b| in_class(&NAME_BYTE, b))
         {
             return Ok(());
         }
@@ -338,7 +374,7 @@ fn check_urn(urn: &str, pos: usize) -> Result<(), ParseError> {
         let good = if b == b':' {
             prev != b':'
         } else {
-            is_urn_char(char::from(b))
+            in_class(&URN_BYTE, b)
         };
         prev = b;
         good
@@ -385,6 +421,16 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use serde_json::json;
+
+    #[test]
+    fn the_byte_tables_are_the_character_classes() {
+        for b in 0..=255u8 {
+            assert_eq!(in_class(&NAME_BYTE, b), is_name_char(char::from(b)), "{b}");
+            assert_eq!(in_class(&URN_BYTE, b), is_urn_char(char::from(b)), "{b}");
+        }
+        assert!(in_class(&NAME_BYTE, b'$') && !in_class(&NAME_BYTE, b'.'));
+        assert!(in_class(&URN_BYTE, b'.') && !in_class(&URN_BYTE, b':'));
+    }
 
     #[test]
     fn text_is_what_display_writes() {
