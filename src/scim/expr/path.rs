@@ -182,7 +182,9 @@ pub fn parse_path(input: &str) -> Result<PatchPath, ParseError> {
 pub fn parse_path_with(input: &str, opts: &ParseOptions) -> Result<PatchPath, ParseError> {
     opts.check_len(input)?;
     let (start, text) = trim(input);
-    let Some(open) = text.find('[') else {
+    // Byte searches: the delimiters are ASCII, and on names this short a plain loop is
+    // cheaper than `str`'s character searchers.
+    let Some(open) = text.bytes().position(|b| b == b'[') else {
         return parse_attr_at(text, start).map(PatchPath::Attr);
     };
     let attr = parse_attr_at(text.get(..open).unwrap_or_default(), start)?;
@@ -257,14 +259,14 @@ pub(crate) fn parse_attr_at(text: &str, pos: usize) -> Result<AttrPath, ParseErr
         }
         None => (None, text, pos),
     };
-    let (name, sub) = match rest.split_once('.') {
-        Some((name, sub)) => (name, Some(sub)),
+    let (name, sub) = match rest.bytes().position(|b| b == b'.') {
+        Some(dot) => (rest.get(..dot).unwrap_or_default(), rest.get(dot + 1..)),
         None => (rest, None),
     };
     check_name(name, rest_pos)?;
     if let Some(sub) = sub {
         let sub_pos = rest_pos + name.len() + 1;
-        if let Some(i) = sub.find('.') {
+        if let Some(i) = sub.bytes().position(|b| b == b'.') {
             return Err(ParseError::new(
                 sub_pos + i,
                 "attribute path has more than one '.'",
@@ -359,11 +361,12 @@ fn split_urn(text: &str) -> Option<(&str, &str)> {
     if !prefix.eq_ignore_ascii_case("urn:") {
         return None;
     }
-    text.rsplit_once(':')
+    let colon = text.bytes().rposition(|b| b == b':')?;
+    Some((text.get(..colon)?, text.get(colon + 1..)?))
 }
 
 fn check_urn(urn: &str, pos: usize) -> Result<(), ParseError> {
-    if !urn.contains(':') {
+    if !urn.bytes().any(|b| b == b':') {
         return Err(ParseError::new(pos, "schema URN has no namespace"));
     }
     // The common case, byte by byte: URN characters in non-empty segments. Anything else is
