@@ -18,7 +18,7 @@ pub fn field_mut<'a>(object: &'a mut Value, name: &str) -> Option<&'a mut Value>
 pub fn member<'a>(object: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
     object
         .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .find(|(k, _)| same_name(k, name))
         .map(|(_, v)| v)
 }
 
@@ -26,8 +26,14 @@ pub fn member<'a>(object: &'a Map<String, Value>, name: &str) -> Option<&'a Valu
 pub fn member_mut<'a>(object: &'a mut Map<String, Value>, name: &str) -> Option<&'a mut Value> {
     object
         .iter_mut()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .find(|(k, _)| same_name(k, name))
         .map(|(_, v)| v)
+}
+
+/// `a.eq_ignore_ascii_case(b)`, with the usual case (spelt alike) settled by one comparison of
+/// the bytes rather than one of each byte folded.
+pub(crate) fn same_name(a: &str, b: &str) -> bool {
+    a.len() == b.len() && (a == b || a.eq_ignore_ascii_case(b))
 }
 
 /// The message's `Operations`, if it has an array there.
@@ -160,6 +166,19 @@ pub fn check_bulk(v: &Value) -> Result<(), ScimError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn same_name_is_equal_ignoring_ascii_case() {
+        let names = [
+            "", "op", "OP", "oP", "path", "Path", "value", "VALUE", "valuE", "valu", "values",
+            "Éa", "éa", "ÉA", "op\u{0}", "o\u{130}",
+        ];
+        for a in names {
+            for b in names {
+                assert_eq!(same_name(a, b), a.eq_ignore_ascii_case(b), "{a:?} {b:?}");
+            }
+        }
+    }
 
     #[test]
     fn finds_operations_in_any_case() {

@@ -6,6 +6,7 @@ use std::cmp::Ordering;
 use serde_json::{Map, Number, Value};
 
 use super::expr::{AttrPath, CompareOp, Filter, PatchPath};
+use super::message::same_name;
 
 /// Core schema of User resources; a path qualified with it addresses the top level.
 pub const CORE_USER_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
@@ -18,7 +19,7 @@ type Object = Map<String, Value>;
 
 /// True when `urn` is (ignoring case) the core User or Group schema URN.
 pub fn is_core_urn(urn: &str) -> bool {
-    urn.eq_ignore_ascii_case(CORE_USER_URN) || urn.eq_ignore_ascii_case(CORE_GROUP_URN)
+    same_name(urn, CORE_USER_URN) || same_name(urn, CORE_GROUP_URN)
 }
 
 /// Equal ignoring case, where a path qualified with the core URN equals its unqualified form.
@@ -35,13 +36,13 @@ pub fn attr_base_eq(a: &AttrPath, b: &AttrPath, core_urn: Option<&str>) -> bool 
 fn attr_eq_with(a: &AttrPath, b: &AttrPath, core_urn: Option<&str>, subs: bool) -> bool {
     // `AttrPath::eq_ignore_case` with a core URN taken as none, without copying either path.
     // The names first: they tell most paths apart, and the URNs are long.
-    let is_core = |u: &str| core_urn.map_or_else(|| is_core_urn(u), |c| u.eq_ignore_ascii_case(c));
+    let is_core = |u: &str| core_urn.map_or_else(|| is_core_urn(u), |c| same_name(u, c));
     let opt_eq = |x: Option<&str>, y: Option<&str>| match (x, y) {
-        (Some(x), Some(y)) => x.eq_ignore_ascii_case(y),
+        (Some(x), Some(y)) => same_name(x, y),
         (None, None) => true,
         _ => false,
     };
-    a.name.eq_ignore_ascii_case(&b.name)
+    same_name(&a.name, &b.name)
         && (!subs || opt_eq(a.sub.as_deref(), b.sub.as_deref()))
         && opt_eq(
             a.urn.as_deref().filter(|u| !is_core(u)),
