@@ -359,6 +359,62 @@ url = "http://127.0.0.1:8081/v2"
     }
 
     #[test]
+    fn a_mapped_path_is_the_targets_text_written_when_the_policy_was_compiled() {
+        let text = r#"tenant = "t"
+route = "/t"
+[nulls]
+default = "clear"
+[[map]]
+from = 'phoneNumbers[type eq "mobile"].value'
+to = 'phoneNumbers[type eq "work"].value'
+[[map]]
+from = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"
+to = "urn:example:ext:2.0:User:team"
+[[map]]
+from = "name"
+to = "urn:example:ext:2.0:User:fullName"
+[auth]
+bearer_sha256 = ["5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"]
+[upstream]
+url = "http://127.0.0.1:8081/v2"
+"#;
+        let rules = compile_file(Path::new("t.toml"), text).unwrap().rules;
+        for m in &rules.user.maps {
+            assert_eq!(m.to_text, m.to.to_string());
+        }
+        let mut body = json!({"Operations": [
+            {"op": "replace", "path": "phoneNumbers[type eq \"mobile\"].value", "value": "1"},
+            {"op": "remove", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"},
+            {"op": "replace", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department", "value": null},
+            {"op": "replace", "path": "name.givenName", "value": "A"},
+        ]});
+        apply_request(
+            &rules,
+            Kind::User,
+            &mut body,
+            false,
+            &mut PathMemo::default(),
+            &mut Stats::default(),
+        )
+        .unwrap();
+        let paths: Vec<_> = body["Operations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|op| op["path"].as_str().unwrap_or("").to_string())
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "phoneNumbers[type eq \"work\"].value",
+                "urn:example:ext:2.0:User:team",
+                "urn:example:ext:2.0:User:team",
+                "urn:example:ext:2.0:User:fullName.givenName",
+            ]
+        );
+    }
+
+    #[test]
     fn an_operation_keeps_its_members_in_the_idps_order_and_spelling() {
         assert_eq!(
             apply(json!([{"Value": "Dr", "op": "Replace", "Path": "title"}])),
