@@ -93,13 +93,22 @@ impl std::fmt::Write for Bytes<'_> {
     }
 }
 
-/// A JSON string (escaped by serde_json) or number.
+/// A JSON number (written by serde_json).
 fn json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, key: &str, value: &T) {
     out.extend_from_slice(b",\"");
     out.extend_from_slice(key.as_bytes());
     out.extend_from_slice(b"\":");
-    // Writing a str or a number into a Vec cannot fail.
+    // Writing a number into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, value);
+}
+
+/// A JSON string, escaped as serde_json escapes it ([`crate::scim::json::write_str`], which
+/// skips serde's serializer and escapes eight bytes at a time).
+fn json_str(out: &mut Vec<u8>, key: &str, value: &str) {
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"\":");
+    crate::scim::json::write_str(value, out);
 }
 
 /// Write one access-log line (nothing with `--access-log off`). The line is the one
@@ -128,12 +137,12 @@ fn write_line(out: &mut Vec<u8>, line: &AccessLine<'_>) {
     out.extend_from_slice(b"{\"timestamp\":\"");
     timestamp(out);
     out.extend_from_slice(b"\",\"level\":\"INFO\",\"message\":\"request\"");
-    json(out, "tenant", line.tenant);
-    json(out, "resource", line.resource);
+    json_str(out, "tenant", line.tenant);
+    json_str(out, "resource", line.resource);
     if let Some(id) = line.resource_id {
-        json(out, "resource_id", id);
+        json_str(out, "resource_id", id);
     }
-    json(out, "method", line.method);
+    json_str(out, "method", line.method);
     json(out, "status", &line.status);
     if let Some(s) = line.upstream_status {
         json(out, "upstream_status", &s);
@@ -144,9 +153,9 @@ fn write_line(out: &mut Vec<u8>, line: &AccessLine<'_>) {
     json(out, "duration_ms", &line.duration_ms);
     json(out, "rules", &line.rules);
     if let Some(name) = line.user_name {
-        json(out, "user_name", name);
+        json_str(out, "user_name", name);
     }
-    json(out, "target", ACCESS);
+    json_str(out, "target", ACCESS);
     out.extend_from_slice(b"}\n");
 }
 
@@ -364,6 +373,11 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2);
+        // Escaped as serde_json escapes them, byte for byte.
+        for (key, value) in [("resource_id", id), ("user_name", name)] {
+            let field = format!("\"{key}\":{}", serde_json::to_string(value).unwrap());
+            assert!(lines[0].contains(&field), "{field} in {}", lines[0]);
+        }
         let v: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
         assert_eq!(v["resource_id"], id);
         assert_eq!(v["user_name"], name);
