@@ -296,28 +296,22 @@ const fn is_urn_char(c: char) -> bool {
 
 /// `is_name_char` and `is_urn_char` of every byte, looked up rather than worked out: the
 /// checks below run on every path a request or a rule names. (No byte past ASCII is in either.)
-const NAME_BYTE: [bool; 256] = {
+const NAME_BYTE: [bool; 256] = byte_table(false);
+const URN_BYTE: [bool; 256] = byte_table(true);
+
+/// The table of `is_urn_char` (`urn`) or `is_name_char`, built at compile time.
+const fn byte_table(urn: bool) -> [bool; 256] {
     let mut table = [false; 256];
     let mut rest: &mut [bool] = &mut table;
     let mut b = 0u8;
     while let [slot, tail @ ..] = rest {
-        *slot = b < 128 && is_name_char(b as char);
+        let c = b as char;
+        *slot = b < 128 && if urn { is_urn_char(c) } else { is_name_char(c) };
         rest = tail;
         b = b.wrapping_add(1);
     }
     table
-};
-const URN_BYTE: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut rest: &mut [bool] = &mut table;
-    let mut b = 0u8;
-    while let [slot, tail @ ..] = rest {
-        *slot = b < 128 && is_urn_char(b as char);
-        rest = tail;
-        b = b.wrapping_add(1);
-    }
-    table
-};
+}
 
 /// Byte `b`'s entry in `table`.
 fn in_class(table: &[bool; 256], b: u8) -> bool {
