@@ -57,44 +57,35 @@ fn attr_eq_with(a: &AttrPath, b: &AttrPath, core_urn: Option<&str>, subs: bool) 
 /// (SipHash, for `preserve_order`'s map): most SCIM objects are this small.
 const SCAN_UP_TO: usize = 8;
 
-/// The existing key equal to `name` ignoring ASCII case (an exact match wins).
-fn find_key<'m>(map: &'m Object, name: &str) -> Option<&'m String> {
-    if map.len() <= SCAN_UP_TO {
-        let mut folded = None;
-        for k in map.keys() {
-            if k == name {
-                return Some(k);
-            }
-            if folded.is_none() && k.eq_ignore_ascii_case(name) {
-                folded = Some(k);
-            }
-        }
-        return folded;
-    }
-    if let Some((key, _)) = map.get_key_value(name) {
-        return Some(key);
-    }
-    map.keys().find(|k| k.eq_ignore_ascii_case(name))
-}
-
-fn get_ci<'m>(map: &'m Object, name: &str) -> Option<&'m Value> {
+/// The existing member whose key equals `name` ignoring ASCII case (an exact match wins).
+fn find_entry<'m>(map: &'m Object, name: &str) -> Option<(&'m String, &'m Value)> {
     if map.len() <= SCAN_UP_TO {
         let mut folded = None;
         for (k, v) in map {
             if k == name {
-                return Some(v);
+                return Some((k, v));
             }
             if folded.is_none() && k.eq_ignore_ascii_case(name) {
-                folded = Some(v);
+                folded = Some((k, v));
             }
         }
         return folded;
     }
-    map.get(find_key(map, name)?)
+    map.get_key_value(name)
+        .or_else(|| map.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)))
+}
+
+/// The existing key equal to `name` ignoring ASCII case (an exact match wins).
+fn find_key<'m>(map: &'m Object, name: &str) -> Option<&'m String> {
+    find_entry(map, name).map(|(k, _)| k)
+}
+
+fn get_ci<'m>(map: &'m Object, name: &str) -> Option<&'m Value> {
+    find_entry(map, name).map(|(_, v)| v)
 }
 
 fn get_ci_mut<'m>(map: &'m mut Object, name: &str) -> Option<&'m mut Value> {
-    // The key `find_key` would give, found again mutably without copying it.
+    // The member `find_entry` would give, found again mutably without copying its key.
     let exact = if map.len() <= SCAN_UP_TO {
         map.keys().any(|k| k == name)
     } else {
