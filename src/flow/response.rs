@@ -98,11 +98,10 @@ impl Rebase<'_> {
     /// The body with target URLs rebased, or `None` when nothing changes. Bodies that do not
     /// mention the target's host are not parsed at all.
     pub fn body(&self, body: &[u8]) -> Option<Vec<u8>> {
-        let host = memchr::memmem::Finder::new(self.upstream.host.as_bytes());
-        if body.is_empty() || host.find(body).is_none() {
+        if body.is_empty() {
             return None;
         }
-        if let Some(fast) = self.body_verbatim(body, &host) {
+        if let Some(fast) = self.body_verbatim(body) {
             return fast;
         }
         let mut value: Value = serde_json::from_slice(body).ok()?;
@@ -115,18 +114,20 @@ impl Rebase<'_> {
 
     /// The fast path, without parsing: when every mention of the target's host is the target's
     /// base URL written verbatim at the start of a `"location"` or `"$ref"` string value, swap
-    /// the prefix byte for byte. `None` when anything is less plain (escaped slashes, another
-    /// spelling of the URL, the host elsewhere, escapes in keys): the parsing path decides then.
+    /// the prefix byte for byte. `Some(None)` when the body does not mention the host at all.
+    /// `None` when anything is less plain (escaped slashes, another spelling of the URL, the
+    /// host elsewhere, escapes in keys): the parsing path decides then.
     ///
-    /// One pass over the mentions of the host (`host` finds it): each must sit inside the base
-    /// URL, at the host's place in it.
-    fn body_verbatim(
-        &self,
-        body: &[u8],
-        host: &memchr::memmem::Finder<'_>,
-    ) -> Option<Option<Vec<u8>>> {
+    /// One pass over the mentions of the host: each must sit inside the base URL, at the
+    /// host's place in it.
+    fn body_verbatim(&self, body: &[u8]) -> Option<Option<Vec<u8>>> {
+        let host = &self.upstream.host_finder;
         let base = self.upstream.url.as_bytes();
-        let host_offset = memchr::memmem::find(base, host.needle())?;
+        let Some(host_offset) = memchr::memmem::find(base, host.needle()) else {
+            // Not reached for a compiled URL (its host is in it); the parse decides if the
+            // host is mentioned at all.
+            return host.find(body).is_none().then_some(None);
+        };
         // A ListResponse page mentions the target once a resource (its `meta.location`).
         let mut cuts: SmallVec<[usize; 32]> = SmallVec::new();
         for mention in host.find_iter(body) {
@@ -395,17 +396,22 @@ url = "http://127.0.0.1:8081/v2"
         }
         // The first case takes the verbatim path: bytes outside the URLs are untouched.
         let b = br#"{"meta" : {"location":"http://127.0.0.1:8081/v2/Users/1"}}"#;
-        let host = memchr::memmem::Finder::new("127.0.0.1");
         assert_eq!(
-            r.body_verbatim(b, &host),
+            r.body_verbatim(b),
             Some(Some(
                 br#"{"meta" : {"location":"https://gw/t/scim/v2/Users/1"}}"#.to_vec()
             ))
         );
         assert_eq!(
-            r.body_verbatim(br#"{"location":"http:\/\/127.0.0.1:8081\/v2"}"#, &host),
+            r.body_verbatim(br#"{"location":"http:\/\/127.0.0.1:8081\/v2"}"#),
             None
         );
+        // No mention of the host: nothing to parse, nothing changed.
+        assert_eq!(
+            r.body_verbatim(br#"{"location":"https://other/v2/Users/1"}"#),
+            Some(None)
+        );
+        assert_eq!(r.body(br#"{"location":"https://other/v2/Users/1"}"#), None);
     }
 
     proptest::proptest! {

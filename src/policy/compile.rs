@@ -449,6 +449,7 @@ impl Cx<'_> {
         Some(Upstream {
             url: url.url,
             tls: url.tls,
+            host_finder: memchr::memmem::Finder::new(url.host.as_bytes()).into_owned(),
             host: url.host,
             port: url.port,
             authority: url.authority,

@@ -108,6 +108,9 @@ pub struct Upstream {
     pub tls: bool,
     /// Host name or IP literal (without brackets), also the TLS SNI.
     pub host: String,
+    /// A searcher for `host`, built once: every answer body is searched for it
+    /// (`flow::response::Rebase::body`), and building one costs ~500 instructions.
+    pub host_finder: memchr::memmem::Finder<'static>,
     pub port: u16,
     /// `Host` header value: host, plus `:port` when not the scheme's default.
     pub authority: String,
