@@ -419,6 +419,50 @@ fn a_get_on_a_reused_connection_that_dies_is_sent_again_and_succeeds() {
 }
 
 #[test]
+fn a_targets_headers_reach_the_idp_and_its_connection_close_is_obeyed() {
+    // The answer's headers are moved out of the upstream session after its keep-alive is
+    // decided (which reads them): each answer still carries its own ETag, the connection is
+    // reused while the target keeps it alive, and not after it says `Connection: close`.
+    let up = Faulty::start(|n, _, target| {
+        let id = target.rsplit('/').next().unwrap_or_default().to_string();
+        let etag = format!("W/\"{id}\"");
+        let body = format!(r#"{{"id":"{id}","userName":"u{id}"}}"#);
+        let mut headers = vec![
+            ("ETag", etag.as_str()),
+            ("Last-Modified", "Tue, 01 Dec 2026 10:00:00 GMT"),
+        ];
+        if n == 2 {
+            headers.push(("Connection", "close"));
+        }
+        Act::Send(vec![answer("200 OK", &headers, body.as_bytes())])
+    });
+    let gw = gateway_one_thread(&up);
+    for id in ["1", "2", "3", "4"] {
+        let r = get(&gw, &format!("/t/scim/v2/Users/{id}"));
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.json()["id"], id);
+        assert_eq!(
+            r.header("etag"),
+            Some(format!("W/\"{id}\"").as_str()),
+            "{:?}",
+            r.headers
+        );
+        assert_eq!(
+            r.header("last-modified"),
+            Some("Tue, 01 Dec 2026 10:00:00 GMT")
+        );
+        assert_eq!(r.header("content-type"), Some("application/scim+json"));
+    }
+    let on: Vec<(usize, usize)> = up.seen().iter().map(|s| (s.conn, s.n)).collect();
+    assert_eq!(
+        on,
+        vec![(1, 1), (1, 2), (2, 1), (2, 2)],
+        "kept alive until the target's Connection: close"
+    );
+    no_upstream_errors(&gw);
+}
+
+#[test]
 fn redirects_are_rebased_under_the_target_and_refused_elsewhere() {
     let port = Arc::new(Mutex::new(0u16));
     let p = port.clone();

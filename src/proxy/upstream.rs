@@ -291,13 +291,21 @@ impl Via<'_> {
     }
 
     /// Keep the connection of a complete exchange when HTTP allows it (keep-alive, the whole
-    /// answer read, nothing read past it).
-    async fn release(&self, session: HttpSession) {
-        if let HttpSession::H1(mut h1) = session {
-            h1.respect_keepalive();
-            if let Some(stream) = h1.reuse().await {
-                self.pool.put(self.target, stream);
+    /// answer read, nothing read past it). Returns the answer's headers, moved out of the
+    /// session once its keep-alive is decided (which reads them), not copied.
+    async fn release(&self, session: HttpSession) -> Option<HeaderMap> {
+        match session {
+            HttpSession::H1(mut h1) => {
+                h1.respect_keepalive();
+                let headers = h1
+                    .take_resp_header()
+                    .map(|h| http::response::Parts::from(*h).headers);
+                if let Some(stream) = h1.reuse().await {
+                    self.pool.put(self.target, stream);
+                }
+                headers
             }
+            other => other.response_header().map(|h| h.headers.clone()),
         }
     }
 }
@@ -366,11 +374,18 @@ async fn once(
             Attempt::Failed(classify(&e, "talking to"))
         });
     }
-    let (status, headers) = final_head(&mut session).await?;
+    let status = final_status(&mut session).await?;
     // A HEAD, a 204 or a 304 declares a length it does not send.
     let has_body = req.method != Method::HEAD && !matches!(status, 204 | 304);
-    let body = read_body(&mut session, &headers, has_body, limit).await?;
-    via.release(session).await;
+    let declared = session
+        .response_header()
+        .and_then(|h| h.headers.get(http::header::CONTENT_LENGTH))
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let body = read_body(&mut session, declared, has_body, limit).await?;
+    let Some(headers) = via.release(session).await else {
+        return Err(invalid("the SCIM target sent no response header"));
+    };
     Ok(UpstreamResponse {
         status,
         headers,
@@ -378,10 +393,10 @@ async fn once(
     })
 }
 
-/// The final answer's status and headers, past any 1xx (100 Continue, 102 Processing, 103
+/// The final answer's status, past any 1xx (100 Continue, 102 Processing, 103
 /// Early Hints; Pingora's body reader panics if called after one). A 101, or more than
 /// [`MAX_INFORMATIONAL`] of them, is an invalid response.
-async fn final_head(session: &mut HttpSession) -> Result<(u16, HeaderMap), Attempt> {
+async fn final_status(session: &mut HttpSession) -> Result<u16, Attempt> {
     let mut informational = 0;
     loop {
         let Some(h) = session.response_header() else {
@@ -394,7 +409,7 @@ async fn final_head(session: &mut HttpSession) -> Result<(u16, HeaderMap), Attem
             ));
         }
         if !(100..200).contains(&status) {
-            return Ok((status, h.headers.clone()));
+            return Ok(status);
         }
         informational += 1;
         if informational > MAX_INFORMATIONAL {
@@ -413,7 +428,7 @@ async fn final_head(session: &mut HttpSession) -> Result<(u16, HeaderMap), Attem
 /// of it is read, any other answer as soon as what arrived passes the limit.
 async fn read_body(
     session: &mut HttpSession,
-    headers: &HeaderMap,
+    declared: Option<u64>,
     has_body: bool,
     limit: usize,
 ) -> Result<Bytes, Attempt> {
@@ -422,10 +437,6 @@ async fn read_body(
             "the SCIM target's answer is larger than {limit} bytes (upstream.max_response_bytes)"
         ))
     };
-    let declared = headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
     if has_body && declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }

@@ -504,6 +504,13 @@ impl HttpSession {
         self.response_header.as_deref()
     }
 
+    /// scimgate: move the [`ResponseHeader`] out, for a caller that keeps it past the session,
+    /// instead of cloning it. Call it after [`Self::respect_keepalive()`], which reads it: a
+    /// session without it is not kept alive.
+    pub fn take_resp_header(&mut self) -> Option<Box<ResponseHeader>> {
+        self.response_header.take()
+    }
+
     /// Get the header value for the given header name from the response header
     /// If there are multiple headers under the same name, the first one will be returned
     /// Use `self.resp_header().header.get_all(name)` to get all the headers under the same name
