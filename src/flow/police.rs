@@ -24,7 +24,7 @@ pub async fn throttle(
     if let Some(left) = backoff.held(&tenant.name) {
         return Err(held(tenant, left));
     }
-    match limiter.check(&tenant.name, tenant.limits.rate, cost).await {
+    match crate::ratelimit::spend(limiter, &tenant.name, tenant.limits.rate, cost).await {
         Decision::Allow => Ok(()),
         Decision::Deny { retry_after } => {
             // The shared store may have just told of a hold set by another replica.

@@ -153,7 +153,7 @@ impl Shaper {
                 tokio::time::sleep(left).await;
                 continue;
             }
-            match limiter.check(&tenant.name, tenant.limits.rate, cost).await {
+            match crate::ratelimit::spend(limiter, &tenant.name, tenant.limits.rate, cost).await {
                 Decision::Allow => return Ok(()),
                 Decision::Deny { retry_after } => {
                     if let Some(left) = backoff.held(&tenant.name) {

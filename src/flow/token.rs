@@ -133,7 +133,7 @@ async fn issue(
     // One unit of the tenant's quota before the body is read, as for every request (the
     // target's back-pressure does not hold tokens back: nothing goes to the target).
     let (status, why, retry_after) =
-        match gw.limiter.check(&tenant.name, tenant.limits.rate, 1).await {
+        match crate::ratelimit::spend(gw.limiter, &tenant.name, tenant.limits.rate, 1).await {
             Decision::Allow => (None, "", Duration::ZERO),
             Decision::Deny { retry_after } => {
                 metrics::RATE_LIMITED

@@ -147,8 +147,22 @@ impl Decision {
 pub trait Limiter: Send + Sync {
     /// Spend `cost` units (a Bulk request costs one per operation) of `tenant`'s quota.
     async fn check(&self, tenant: &str, quota: Quota, cost: u32) -> Decision;
+    /// The same decision at once, when this limiter needs no network call for it (quotas in
+    /// this process); `None` sends the caller to [`Self::check`]. [`spend`] asks this first:
+    /// `check`'s future is boxed (a trait object's async method), one allocation a request.
+    fn check_at_once(&self, _tenant: &str, _quota: Quota, _cost: u32) -> Option<Decision> {
+        None
+    }
     /// Forget tenants not in `live` (after a policy reload) so memory stays bounded.
     fn retain(&self, live: &dyn Fn(&str) -> bool);
+}
+
+/// Spend `cost` of `tenant`'s quota: [`Limiter::check_at_once`], else [`Limiter::check`].
+pub async fn spend(limiter: &dyn Limiter, tenant: &str, quota: Quota, cost: u32) -> Decision {
+    match limiter.check_at_once(tenant, quota, cost) {
+        Some(decision) => decision,
+        None => limiter.check(tenant, quota, cost).await,
+    }
 }
 
 /// Entries unused for longer than this (and longer than it takes their bucket to refill)
@@ -321,6 +335,10 @@ where
         self.check_now(tenant, quota, cost)
     }
 
+    fn check_at_once(&self, tenant: &str, quota: Quota, cost: u32) -> Option<Decision> {
+        Some(self.check_now(tenant, quota, cost))
+    }
+
     fn retain(&self, live: &dyn Fn(&str) -> bool) {
         self.retain_live(live);
     }
@@ -397,6 +415,38 @@ mod tests {
             assert_eq!(l.check_now("t", q(1, 5), 1), Decision::Allow, "request {i}");
         }
         assert!(!l.check_now("t", q(1, 5), 1).is_allowed());
+    }
+
+    /// A limiter that answers only through its future, counting the calls.
+    struct Remote(std::sync::atomic::AtomicU32);
+
+    #[async_trait]
+    impl Limiter for Remote {
+        async fn check(&self, _tenant: &str, _quota: Quota, cost: u32) -> Decision {
+            self.0.fetch_add(cost, std::sync::atomic::Ordering::SeqCst);
+            Decision::Deny {
+                retry_after: Duration::from_secs(1),
+            }
+        }
+        fn retain(&self, _live: &dyn Fn(&str) -> bool) {}
+    }
+
+    #[tokio::test]
+    async fn spend_answers_at_once_in_process_and_asks_the_store_otherwise() {
+        // In process: the same bucket whichever way it is asked.
+        let (_, l) = fake();
+        for i in 0..3 {
+            assert_eq!(spend(&l, "t", q(1, 5), 1).await, Decision::Allow, "{i}");
+        }
+        assert_eq!(l.check_at_once("t", q(1, 5), 1), Some(Decision::Allow));
+        assert_eq!(l.check("t", q(1, 5), 1).await, Decision::Allow);
+        assert!(!spend(&l, "t", q(1, 5), 1).await.is_allowed());
+        // A limiter without an answer at once is asked through `check`, every time.
+        let r = Remote(std::sync::atomic::AtomicU32::new(0));
+        assert_eq!(r.check_at_once("t", q(1, 5), 1), None);
+        assert!(!spend(&r, "t", q(1, 5), 2).await.is_allowed());
+        assert!(!spend(&r, "t", q(1, 5), 3).await.is_allowed());
+        assert_eq!(r.0.load(std::sync::atomic::Ordering::SeqCst), 5);
     }
 
     #[test]
