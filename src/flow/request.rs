@@ -52,8 +52,8 @@ pub fn build(
         path_and_query.push_str(q);
     }
     let mut headers = Vec::with_capacity(8);
-    if let Ok(h) = HeaderValue::from_str(&up.authority) {
-        headers.push(("host", h));
+    if let Some(h) = &up.host_header {
+        headers.push(("host", h.clone()));
     }
     let zoom = up.profile == Profile::Zoom;
     for name in FORWARDED {

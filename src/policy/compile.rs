@@ -452,6 +452,7 @@ impl Cx<'_> {
             host_finder: memchr::memmem::Finder::new(url.host.as_bytes()).into_owned(),
             host: url.host,
             port: url.port,
+            host_header: http::HeaderValue::from_str(&url.authority).ok(),
             authority: url.authority,
             base_path: url.path,
             profile: profile?,

@@ -114,6 +114,9 @@ pub struct Upstream {
     pub port: u16,
     /// `Host` header value: host, plus `:port` when not the scheme's default.
     pub authority: String,
+    /// `authority` as the `Host` header's value, built once (`None` if it could not be one).
+    /// Each request sends a reference to it, not a copy.
+    pub host_header: Option<http::HeaderValue>,
     /// Path of the base URL without a trailing `/` (may be empty).
     pub base_path: String,
     pub profile: Profile,
