@@ -154,3 +154,76 @@ fn a_body_that_trickles_is_cut_at_the_whole_body_timeout() {
     assert!(rec.requests().is_empty());
     assert!(gw.metrics().contains(r#"status="408""#));
 }
+
+#[test]
+fn requests_with_and_without_a_body_share_one_connection_each_framed_by_its_head() {
+    // A request that declares no body is not read for one (`BodySource::declared_empty`);
+    // one that declares a body is read whole. On one keep-alive connection, in turn: every
+    // answer is the one to its own request, and the target gets each body exactly.
+    let rec = Recorder::start();
+    let gw = Gateway::start_with(
+        &[("a.toml", policy("a", "/a", "t", &rec.url(), "", ""))],
+        &[],
+        &[],
+    );
+    let mut s = TcpStream::connect(("127.0.0.1", gw.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let auth = "Host: gw\r\nAuthorization: Bearer t";
+    let user = r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"u1"}"#;
+    let steps: Vec<(String, &str)> = vec![
+        (format!("GET /a/Users/1 HTTP/1.1\r\n{auth}\r\n\r\n"), "HTTP/1.1 200"),
+        (
+            format!("GET /a/Users/2 HTTP/1.1\r\n{auth}\r\nContent-Length: 0\r\n\r\n"),
+            "HTTP/1.1 200",
+        ),
+        // A POST that declares an empty body is refused, as it was when it was read.
+        (
+            format!("POST /a/Users HTTP/1.1\r\n{auth}\r\nContent-Type: application/scim+json\r\nContent-Length: 0\r\n\r\n"),
+            "HTTP/1.1 400",
+        ),
+        (
+            format!(
+                "POST /a/Users HTTP/1.1\r\n{auth}\r\nContent-Type: application/scim+json\r\nContent-Length: {}\r\n\r\n{user}",
+                user.len()
+            ),
+            "HTTP/1.1 200",
+        ),
+        (format!("DELETE /a/Users/3 HTTP/1.1\r\n{auth}\r\n\r\n"), "HTTP/1.1 200"),
+        (
+            format!("GET /a/Users/4 HTTP/1.1\r\n{auth}\r\nContent-Length: 2\r\n\r\n{{}}"),
+            "HTTP/1.1 200",
+        ),
+        (format!("GET /a/Users/5 HTTP/1.1\r\n{auth}\r\n\r\n"), "HTTP/1.1 200"),
+    ];
+    for (req, want) in &steps {
+        let got = exchange(&mut s, req);
+        assert!(got.starts_with(want), "{req:?}\n-> {got}");
+    }
+    let seen: Vec<(String, String, Vec<u8>)> = rec
+        .requests()
+        .into_iter()
+        .map(|r| (r.method, r.target, r.body))
+        .collect();
+    let want: Vec<(String, String, Vec<u8>)> = [
+        ("GET", "/Users/1", &b""[..]),
+        ("GET", "/Users/2", b""),
+        ("POST", "/Users", user.as_bytes()),
+        ("DELETE", "/Users/3", b""),
+        // A GET's body is read (so the next request starts where it should) and not sent on.
+        ("GET", "/Users/4", b""),
+        ("GET", "/Users/5", b""),
+    ]
+    .iter()
+    .map(|(m, t, b)| (m.to_string(), format!("{}{t}", rec_base(&rec)), b.to_vec()))
+    .collect();
+    assert_eq!(seen, want);
+}
+
+/// The path of the recorder's base URL (what the gateway puts before the resource).
+fn rec_base(rec: &Recorder) -> String {
+    let url = rec.url();
+    let after_scheme = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
+    after_scheme
+        .split_once('/')
+        .map_or(String::new(), |(_, p)| format!("/{p}"))
+}

@@ -46,6 +46,12 @@ use translate::Asked;
 #[async_trait]
 pub trait BodySource: Send {
     async fn read(&mut self, limit: usize) -> Result<Bytes, ScimError>;
+    /// The request declared no body (no `Transfer-Encoding`, no or a zero `Content-Length`):
+    /// [`Self::read`] would return nothing at once. Most requests (every GET and DELETE) skip
+    /// the read, its timer and its boxed future then. `false` when it is not known.
+    fn declared_empty(&mut self) -> bool {
+        false
+    }
 }
 
 /// What the flow needs from the process: the policies of this request, the tenants' quotas
@@ -193,7 +199,11 @@ pub async fn phases<'p>(
     if use_ == BodyUse::Json {
         body::check_media_type(req.headers.get("content-type").map(|v| v.as_bytes()))?;
     }
-    let raw = source.read(tenant.limits.max_body_bytes).await?;
+    let raw = if source.declared_empty() {
+        Bytes::new()
+    } else {
+        source.read(tenant.limits.max_body_bytes).await?
+    };
     seen.exchange.idp_body(&raw);
     let mut body = Body::from_raw(raw, use_)?;
     seen.body(tenant, body.json());

@@ -192,6 +192,12 @@ impl BodySource for SessionBody<'_> {
             )),
         }
     }
+
+    fn declared_empty(&mut self) -> bool {
+        // Pingora frames the body from the head alone (a request body needs Content-Length or
+        // Transfer-Encoding): empty means a zero length, read to its end already.
+        self.session.is_body_empty()
+    }
 }
 
 impl SessionBody<'_> {
