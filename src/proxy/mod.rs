@@ -301,15 +301,48 @@ fn head(
     body_len: usize,
     keepalive: Option<u64>,
 ) -> Result<ResponseHeader> {
-    let mut header = ResponseHeader::build_no_case(status, Some(headers.len() + 2))?;
+    // The map is filled directly: Pingora's `append_header` turns every name into bytes and
+    // parses it back, and these names are the gateway's own. `From<Parts>` gives the same
+    // head as `build_no_case` (no map of the names' spelling, no reason phrase).
+    let mut parts = http::Response::new(()).into_parts().0;
+    parts.status =
+        http::StatusCode::from_u16(status).or_err(InvalidHTTPHeader, "invalid status")?;
+    parts.headers.reserve(headers.len() + 2);
+    let full = || Error::explain(InvalidHTTPHeader, "too many response headers");
     for (name, value) in headers {
-        header.append_header(name, value)?;
+        let name = header_name(name).or_err(InvalidHTTPHeader, "invalid header name")?;
+        parts.headers.try_append(name, value).map_err(|_| full())?;
     }
-    header.insert_header("content-length", body_len)?;
+    parts
+        .headers
+        .try_insert(http::header::CONTENT_LENGTH, body_len.into())
+        .map_err(|_| full())?;
     if keepalive.is_none() {
-        header.insert_header("connection", "close")?;
+        parts
+            .headers
+            .try_insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            )
+            .map_err(|_| full())?;
     }
-    Ok(header)
+    Ok(ResponseHeader::from(parts))
+}
+
+/// The name of a reply's header: the ones the gateway sends every day without parsing.
+fn header_name(
+    name: &'static str,
+) -> std::result::Result<http::HeaderName, http::header::InvalidHeaderName> {
+    use http::header;
+    Ok(match name {
+        "content-type" => header::CONTENT_TYPE,
+        "etag" => header::ETAG,
+        "location" => header::LOCATION,
+        "last-modified" => header::LAST_MODIFIED,
+        "retry-after" => header::RETRY_AFTER,
+        "cache-control" => header::CACHE_CONTROL,
+        other => http::HeaderName::from_bytes(other.as_bytes())?,
+    })
 }
 
 /// Framing a server behind another could read differently (request smuggling): two
@@ -338,4 +371,59 @@ fn ambiguous_framing(session: &ServerSession) -> Option<ScimError> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(h: &ResponseHeader, name: &str) -> Vec<String> {
+        h.headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap_or("<bytes>").to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn a_replys_head_keeps_every_header_and_frames_the_body() {
+        let headers = vec![
+            (
+                "content-type",
+                http::HeaderValue::from_static("application/scim+json"),
+            ),
+            ("etag", http::HeaderValue::from_static("W/\"1\"")),
+            ("cache-control", http::HeaderValue::from_static("no-store")),
+            ("cache-control", http::HeaderValue::from_static("private")),
+            // Spelt as some replies spell it, and a name outside the known ones.
+            ("Retry-After", http::HeaderValue::from_static("3")),
+            ("www-authenticate", http::HeaderValue::from_static("Bearer")),
+            // A length that is not the body's is replaced by the body's.
+            ("content-length", http::HeaderValue::from_static("999")),
+        ];
+        let h = head(201, headers.clone(), 42, Some(60)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(h.status.as_u16(), 201);
+        assert_eq!(h.version, http::Version::HTTP_11);
+        assert_eq!(values(&h, "content-type"), ["application/scim+json"]);
+        assert_eq!(values(&h, "etag"), ["W/\"1\""]);
+        assert_eq!(values(&h, "cache-control"), ["no-store", "private"]);
+        assert_eq!(values(&h, "retry-after"), ["3"]);
+        assert_eq!(values(&h, "www-authenticate"), ["Bearer"]);
+        assert_eq!(values(&h, "content-length"), ["42"]);
+        assert!(values(&h, "connection").is_empty());
+        assert_eq!(h.headers.len(), 7);
+        // Without keep-alive the connection closes after it.
+        let h = head(400, headers, 0, None).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(values(&h, "connection"), ["close"]);
+        assert_eq!(values(&h, "content-length"), ["0"]);
+        // What cannot be a status or a name is an error, not a panic.
+        assert!(head(1000, vec![], 0, None).is_err());
+        assert!(head(
+            200,
+            vec![("bad name", http::HeaderValue::from_static("x"))],
+            0,
+            None
+        )
+        .is_err());
+    }
 }
