@@ -329,18 +329,27 @@ fn head(
     Ok(ResponseHeader::from(parts))
 }
 
-/// The name of a reply's header: the ones the gateway sends every day without parsing.
-fn header_name(
+/// The name of a header the gateway writes (a reply's or a request's to a target): the ones
+/// it sends every day without parsing, any other parsed (`Retry-After` as spelt in a reply).
+pub(crate) fn header_name(
     name: &'static str,
 ) -> std::result::Result<http::HeaderName, http::header::InvalidHeaderName> {
     use http::header;
     Ok(match name {
         "content-type" => header::CONTENT_TYPE,
+        "content-length" => header::CONTENT_LENGTH,
         "etag" => header::ETAG,
         "location" => header::LOCATION,
         "last-modified" => header::LAST_MODIFIED,
         "retry-after" => header::RETRY_AFTER,
         "cache-control" => header::CACHE_CONTROL,
+        "host" => header::HOST,
+        "accept" => header::ACCEPT,
+        "authorization" => header::AUTHORIZATION,
+        "user-agent" => header::USER_AGENT,
+        "if-match" => header::IF_MATCH,
+        "if-none-match" => header::IF_NONE_MATCH,
+        "accept-language" => header::ACCEPT_LANGUAGE,
         other => http::HeaderName::from_bytes(other.as_bytes())?,
     })
 }

@@ -16,7 +16,7 @@ use pingora::http::RequestHeader;
 use pingora::protocols::http::client::HttpSession;
 use pingora::protocols::http::v1::client::HttpSession as Http1Session;
 use pingora::upstreams::peer::HttpPeer;
-use pingora::ErrorType;
+use pingora::{ErrorType, OrErr};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -331,19 +331,8 @@ async fn once(
     if !reused {
         crate::telemetry::metrics::UPSTREAM_CONNECTIONS_OPENED.inc();
     }
-    // No map of the names' spelling: Pingora writes the common names in title case (`Host`,
-    // `Content-Type`), the rest lowercase (names are case-insensitive, RFC 9110 §5.1).
-    let mut header = RequestHeader::build_no_case(
-        req.method.clone(),
-        req.path_and_query.as_bytes(),
-        Some(req.headers.len()),
-    )
-    .map_err(|e| Attempt::Failed(unsent(classify(&e, "building the request for"))))?;
-    for (name, value) in &req.headers {
-        header
-            .append_header(*name, value.clone())
-            .map_err(|e| Attempt::Failed(unsent(classify(&e, "building the request for"))))?;
-    }
+    let header = request_head(req)
+        .map_err(|e| Attempt::Failed(unsent(classify(&e, "building the request for"))))?;
     let sent = async {
         match (&mut session, req.body.as_ref().filter(|b| !b.is_empty())) {
             // Head and body in one write (the carried patch): one segment, one wake-up of the
@@ -391,6 +380,44 @@ async fn once(
         headers,
         body,
     })
+}
+
+/// The head of `req` for the target. No map of the names' spelling: Pingora writes the common
+/// names in title case (`Host`, `Content-Type`), the rest lowercase (names are
+/// case-insensitive, RFC 9110 §5.1).
+///
+/// Built as `http` parts, the same head as `RequestHeader::build_no_case` and `append_header`
+/// give (`From<Parts>`: the target written from the `Uri`, no spelling map), without their
+/// copies: the path is parsed once from its own string, and the names are the gateway's own,
+/// not written out as bytes and parsed back. A path with a `#` (never built by the flow) goes
+/// through Pingora's own parse, which drops the fragment.
+fn request_head(req: &UpstreamRequest) -> pingora::Result<RequestHeader> {
+    if req.path_and_query.contains('#') {
+        let mut header = RequestHeader::build_no_case(
+            req.method.clone(),
+            req.path_and_query.as_bytes(),
+            Some(req.headers.len()),
+        )?;
+        for (name, value) in &req.headers {
+            header.append_header(*name, value.clone())?;
+        }
+        return Ok(header);
+    }
+    let path = http::uri::PathAndQuery::try_from(req.path_and_query.clone())
+        .or_err(ErrorType::InvalidHTTPHeader, "invalid request target")?;
+    let mut parts = http::Request::new(()).into_parts().0;
+    parts.method = req.method.clone();
+    parts.uri = http::Uri::from(path);
+    parts.headers.reserve(req.headers.len());
+    for (name, value) in &req.headers {
+        let name =
+            super::header_name(name).or_err(ErrorType::InvalidHTTPHeader, "invalid header name")?;
+        parts
+            .headers
+            .try_append(name, value.clone())
+            .or_err(ErrorType::InvalidHTTPHeader, "too many request headers")?;
+    }
+    Ok(RequestHeader::from(parts))
 }
 
 /// The final answer's status, past any 1xx (100 Continue, 102 Processing, 103
@@ -505,4 +532,87 @@ fn classify(e: &pingora::Error, doing: &str) -> ExchangeError {
         kind,
         format!("{doing} the SCIM target {what}: {}", e.etype().as_str()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    /// The head as Pingora's own builder makes it, for comparison.
+    fn pingoras(req: &UpstreamRequest) -> RequestHeader {
+        let mut h = RequestHeader::build_no_case(
+            req.method.clone(),
+            req.path_and_query.as_bytes(),
+            Some(req.headers.len()),
+        )
+        .unwrap();
+        for (name, value) in &req.headers {
+            h.append_header(*name, value.clone()).unwrap();
+        }
+        h
+    }
+
+    fn wire(h: &RequestHeader) -> (String, Vec<u8>) {
+        let mut buf = Vec::new();
+        h.header_to_h1_wire(&mut buf);
+        (String::from_utf8_lossy(h.raw_path()).into_owned(), buf)
+    }
+
+    #[test]
+    fn a_requests_head_is_the_one_pingoras_builder_makes() {
+        let headers = vec![
+            ("host", HeaderValue::from_static("127.0.0.1:8081")),
+            ("accept", HeaderValue::from_static("application/scim+json")),
+            ("if-match", HeaderValue::from_static("W/\"3\"")),
+            ("accept-language", HeaderValue::from_static("fr")),
+            ("authorization", HeaderValue::from_static("Bearer x")),
+            ("user-agent", HeaderValue::from_static("scimgate/0")),
+            (
+                "content-type",
+                HeaderValue::from_static("application/scim+json"),
+            ),
+            ("content-length", HeaderValue::from_static("12")),
+            ("x-other", HeaderValue::from_static("1")),
+            ("x-other", HeaderValue::from_static("2")),
+        ];
+        let paths = [
+            "/",
+            "/base/v2/Users",
+            "/base/v2/Users?filter=userName%20eq%20%22a%22&count=10",
+            "//evil.example/v2/Users",
+            "/v2/Users/%2e%2e/x?",
+            "/v2/Users#frag",
+            "/v2/Users?x=1#frag",
+            "/v2/Us ers",
+        ];
+        for path in paths {
+            for method in [Method::GET, Method::POST, Method::PATCH, Method::DELETE] {
+                let req = UpstreamRequest {
+                    method: method.clone(),
+                    path_and_query: path.to_owned(),
+                    headers: headers.clone(),
+                    body: None,
+                    deadline: None,
+                };
+                let ours = request_head(&req);
+                let theirs = std::panic::catch_unwind(|| pingoras(&req)).ok();
+                match (ours, theirs) {
+                    (Ok(ours), Some(theirs)) => {
+                        assert_eq!(ours.method, theirs.method, "{path}");
+                        assert_eq!(ours.uri, theirs.uri, "{path}");
+                        assert_eq!(ours.version, theirs.version, "{path}");
+                        assert_eq!(ours.headers, theirs.headers, "{path}");
+                        assert_eq!(wire(&ours), wire(&theirs), "{path}");
+                    }
+                    (Err(_), None) => {}
+                    (ours, theirs) => panic!(
+                        "{path}: ours {:?}, Pingora's {:?}",
+                        ours.map(|h| h.uri.clone()),
+                        theirs.map(|h| h.uri.clone())
+                    ),
+                }
+            }
+        }
+    }
 }
