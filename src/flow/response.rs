@@ -4,21 +4,19 @@
 
 use crate::policy::model::Upstream;
 use crate::policy::Tenant;
-use http::header::{self, HeaderName};
 use http::{HeaderMap, HeaderValue};
 use serde_json::Value;
 use smallvec::SmallVec;
 use std::borrow::Cow;
 
-/// Response headers from the target that reach the IdP (`Location` rebased), with the names
-/// the gateway writes them under.
-const PASSED: [(HeaderName, &str); 6] = [
-    (header::CONTENT_TYPE, "content-type"),
-    (header::ETAG, "etag"),
-    (header::LOCATION, "location"),
-    (header::LAST_MODIFIED, "last-modified"),
-    (header::RETRY_AFTER, "retry-after"),
-    (header::CACHE_CONTROL, "cache-control"),
+/// Response headers from the target that reach the IdP (`Location` rebased).
+const PASSED: [&str; 6] = [
+    "content-type",
+    "etag",
+    "location",
+    "last-modified",
+    "retry-after",
+    "cache-control",
 ];
 
 /// The tenant's URL as the IdP knows it, e.g. `https://gw.example.com/acme/scim/v2`.
@@ -242,15 +240,15 @@ pub fn check_redirect(rebase: &Rebase<'_>, status: u16, headers: &HeaderMap) -> 
 /// The values are the target's own (a reference count, not a copy), but for a rebased
 /// `Location`; one that is not visible ASCII is left out, as before.
 pub fn pass_headers(rebase: &Rebase<'_>, upstream: &HeaderMap) -> Vec<(&'static str, HeaderValue)> {
-    // One pass over the answer's headers (about ten), each name compared with the six passed
-    // ones (standard names compare as one tag), not six lookups that each hash a name.
+    // One pass over the answer's headers (about ten), each name (already lower case) compared
+    // with the six passed ones, not six lookups that each parse and hash a name.
     let mut out = Vec::new();
     for (name, v) in upstream {
-        let Some((_, passed)) = PASSED.iter().find(|(n, _)| n == name) else {
+        let Some(&passed) = PASSED.iter().find(|p| **p == name.as_str()) else {
             continue;
         };
         let Ok(text) = v.to_str() else { continue };
-        let v = if *name == header::LOCATION {
+        let v = if passed == "location" {
             match rebase.location(text).map(HeaderValue::try_from) {
                 Some(Ok(rebased)) => rebased,
                 Some(Err(_)) => continue,
@@ -259,7 +257,7 @@ pub fn pass_headers(rebase: &Rebase<'_>, upstream: &HeaderMap) -> Vec<(&'static 
         } else {
             v.clone()
         };
-        out.push((*passed, v));
+        out.push((passed, v));
     }
     out
 }
@@ -307,7 +305,7 @@ url = "http://127.0.0.1:8081/v2"
             ("Connection", "keep-alive"),
         ] {
             h.append(
-                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
                 HeaderValue::from_static(value),
             );
         }
