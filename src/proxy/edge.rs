@@ -25,11 +25,12 @@
 //! shared with the proxy through a task-local ([`request_started`], [`linger_on_close`]):
 //! Pingora runs an HTTP/1 connection's requests on the task that accepted it.
 
+use super::Gateway;
 use crate::scim::error::ScimError;
 use crate::telemetry::metrics;
 use async_trait::async_trait;
 use atomic_waker::AtomicWaker;
-use pingora::apps::{HttpServerApp, ServerApp};
+use pingora::apps::ServerApp;
 use pingora::protocols::http::ServerSession;
 use pingora::protocols::raw_connect::ProxyDigest;
 use pingora::protocols::tls::{SslDigest, TlsRef};
@@ -222,16 +223,16 @@ pub fn linger_on_close() {
 }
 
 /// The gateway's HTTP app behind the edge.
-pub struct Edge<A> {
-    app: Arc<A>,
+pub struct Edge {
+    app: Arc<Gateway>,
     conns: Arc<Connections>,
     limits: EdgeLimits,
     listener: &'static str,
 }
 
-impl<A> Edge<A> {
+impl Edge {
     pub fn new(
-        app: A,
+        app: Gateway,
         conns: Arc<Connections>,
         limits: EdgeLimits,
         listener: &'static str,
@@ -246,10 +247,7 @@ impl<A> Edge<A> {
 }
 
 #[async_trait]
-impl<A> ServerApp for Edge<A>
-where
-    A: HttpServerApp + Send + Sync + 'static,
-{
+impl ServerApp for Edge {
     async fn process_new(
         self: &Arc<Self>,
         stream: Stream,
@@ -275,28 +273,28 @@ where
         } else {
             session.set_keepalive(Some(self.limits.idle_timeout_s.max(1)));
         }
-        let mut result = CURRENT
-            .scope(conn.clone(), self.app.process_new_http(session, shutdown))
-            .await;
-        while let Some((stream, settings)) = result.map(|r| r.consume()) {
+        loop {
+            // The request's future (its whole state, ~6.6 KB) is pinned where it is made and
+            // the task-local scope holds a reference, not a copy of it.
+            let request = std::pin::pin!(self.app.process_new_http(session, shutdown));
+            let Some((stream, settings)) = CURRENT
+                .scope(conn.clone(), request)
+                .await
+                .map(|r| r.consume())
+            else {
+                break;
+            };
             let _ = conn
                 .phase
                 .compare_exchange(BUSY, IDLE, Ordering::AcqRel, Ordering::Acquire);
             conn.requests.fetch_add(1, Ordering::AcqRel);
-            let mut session = ServerSession::new_http1(stream);
+            session = ServerSession::new_http1(stream);
             if let Some(settings) = settings {
                 settings.apply_to_session(&mut session);
             }
-            result = CURRENT
-                .scope(conn.clone(), self.app.process_new_http(session, shutdown))
-                .await;
         }
         drop(slot);
         None
-    }
-
-    async fn cleanup(&self) {
-        self.app.http_cleanup().await;
     }
 }
 

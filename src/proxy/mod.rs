@@ -15,7 +15,7 @@ use crate::policy::store::PolicyStore;
 use crate::scim::error::ScimError;
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
-use pingora::apps::{HttpPersistentSettings, HttpServerApp, ReusedHttpStream};
+use pingora::apps::{HttpPersistentSettings, ReusedHttpStream};
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 use pingora::protocols::http::ServerSession;
@@ -53,14 +53,17 @@ pub struct Gateway {
     pub guard: Arc<crate::guard::Guard>,
 }
 
-#[async_trait]
-impl HttpServerApp for Gateway {
+impl Gateway {
     /// One request of an HTTP/1 connection ([`edge::Edge`] runs the connection's loop): read
     /// the head, serve it, hand the connection back for the next one. This is Pingora's own
     /// `HttpProxy::process_new_http` without what a gateway that answers every request itself
     /// never uses (its proxy phases, cache, subrequests and response modules), which cost ~3 %
     /// of a passthrough request's CPU (issue 15).
-    async fn process_new_http(
+    ///
+    /// Not Pingora's `HttpServerApp` trait: its `async_trait` boxes this future (~6.6 KB, the
+    /// whole request's state) once a request, and copies it whole into the box. The edge
+    /// awaits it in place instead (issue 15).
+    pub(crate) async fn process_new_http(
         self: &Arc<Self>,
         mut session: ServerSession,
         shutdown: &ShutdownWatch,
