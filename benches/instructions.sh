@@ -6,7 +6,7 @@
 # gateway on the same policies under valgrind's callgrind (no admin listener, so no console: its
 # per-second budget would record a larger share of the requests at valgrind's pace than at full
 # speed). For each case it zeroes the counters, sends N requests (wrk -c4, count.lua), and divides
-# the instructions executed meanwhile inside the serving of requests (Pingora's `process_new_http`
+# the instructions executed meanwhile inside the serving of requests (the gateway's `process_new_http`
 # and all it calls, on the worker threads) by the requests wrk counted. Threads that tick with the
 # clock (Pingora's timer, the access log's writer) are left out: at valgrind's pace they would
 # weigh with the run's length, not with its requests.
@@ -43,7 +43,7 @@ for mode in ${MODES:-list patch}; do
   for tenant in ${TENANTS:-pass full}; do
     rm -f "$W"/cg.out*
     RUST_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$W/cg.out" \
-      --toggle-collect='*HttpServerApp*process_new_http*' \
+      --toggle-collect='*Gateway*process_new_http*' \
       "$BIN" serve --policies "$POL" --listen 127.0.0.1:$PORT --threads 2 > "$W/vg.log" 2>&1 &
     VG=$!
     for _ in $(seq 300); do
