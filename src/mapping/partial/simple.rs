@@ -74,10 +74,22 @@ fn write_object(members: &Object<'_>, out: &mut Vec<u8>) -> Result<(), ()> {
 
 type Object<'a> = Vec<(Cow<'a, str>, Node<'a>)>;
 
-/// The member list [`apply`] works in, kept from one resource of a list to the next so that
-/// its room is allocated once an answer.
+/// An object's members, values as their text.
+type Texts<'a> = Vec<(Cow<'a, str>, &'a str)>;
+
+/// An object's member names and the [`Class`] of each value.
+type Shape<'a> = Vec<(Cow<'a, str>, Class)>;
+
+/// What [`apply`] keeps from one resource of an answer to the next: the member list it works
+/// in (its room allocated once an answer), and the [`Plan`] it made of the last resource it
+/// mapped, replayed on the next ones of the same shape.
 #[derive(Default)]
-pub(super) struct Scratch<'a>(Object<'a>);
+pub(super) struct Scratch<'a> {
+    top: Object<'a>,
+    plan: Option<Plan<'a>>,
+    /// The opened objects' members of the resource being replayed.
+    opened: Vec<Texts<'a>>,
+}
 
 /// The attribute a simple path names: no sub-attribute, no filter.
 fn simple(path: &PatchPath) -> Option<&AttrPath> {
@@ -133,6 +145,9 @@ fn plain(s: &str) -> bool {
 /// `None`: not for this path (a map that applies is not simple, an object it reaches has
 /// duplicate names), nothing written. `Some(false)`: nothing was taken, nothing changes.
 /// `Some(true)`: the mapped resource was written to `out`.
+///
+/// A resource of the same shape as the last one mapped (see [`Plan`]) is written by the plan
+/// made of that one, without the steps below.
 pub(super) fn apply<'a>(
     maps: &'a [MapRule],
     kind: Kind,
@@ -141,7 +156,69 @@ pub(super) fn apply<'a>(
     stats: &mut Stats,
     out: &mut Vec<u8>,
 ) -> Option<bool> {
-    let top = &mut scratch.0;
+    if let Some(plan) = &scratch.plan {
+        if let Some(done) = plan.replay(maps, kind, members, &mut scratch.opened, stats, out) {
+            return Some(done);
+        }
+    }
+    let mut seen = Seen::default();
+    let done = steps(maps, kind, members, &mut scratch.top, &mut seen, stats, out)?;
+    // What the steps did, for the next resources of this shape (none when a value in the
+    // result cannot be traced to the member it came from).
+    let outcome = if done {
+        let written = trace(&scratch.top, members, &seen.opened);
+        scratch.top.clear();
+        written.map(|entries| Outcome::Written {
+            entries,
+            put: seen.put,
+        })
+    } else {
+        Some(Outcome::Unchanged)
+    };
+    scratch.plan = outcome.and_then(|outcome| Plan::new(maps, kind, members, seen, outcome));
+    Some(done)
+}
+
+#[cfg(test)]
+impl<'a> Scratch<'a> {
+    /// Whether the plan kept would write this resource.
+    pub(super) fn replays(&mut self, members: &Members<'a>) -> bool {
+        let Some(plan) = &self.plan else {
+            return false;
+        };
+        let mut out = Vec::new();
+        plan.replay(
+            plan.maps,
+            plan.kind,
+            members,
+            &mut self.opened,
+            &mut Stats::default(),
+            &mut out,
+        )
+        .is_some()
+    }
+}
+
+/// What [`steps`] read of a resource beyond its names and the kinds of its values: the
+/// objects it opened (their index among the members, and their own members), the `schemas`
+/// text it read, and how many values it put.
+#[derive(Default)]
+struct Seen<'a> {
+    opened: SmallVec<[(usize, Texts<'a>); 2]>,
+    schemas: Option<&'a str>,
+    put: u32,
+}
+
+/// The maps on one resource: takes, puts, `schemas`, written to `out`.
+fn steps<'a>(
+    maps: &'a [MapRule],
+    kind: Kind,
+    members: &Members<'a>,
+    top: &mut Object<'a>,
+    seen: &mut Seen<'a>,
+    stats: &mut Stats,
+    out: &mut Vec<u8>,
+) -> Option<bool> {
     top.clear();
     // Room for the members a put adds (an extension object, an attribute).
     top.reserve(members.0.len() + 2);
@@ -172,22 +249,23 @@ pub(super) fn apply<'a>(
         }
     }
     for urn in urns {
-        let Some(slot) = find(top, urn).and_then(|i| top.get_mut(i)) else {
+        let Some(at) = find(top, urn) else {
+            continue;
+        };
+        let Some(slot) = top.get_mut(at) else {
             continue;
         };
         if let Node::Raw(raw) = slot.1 {
             if raw.starts_with('{') {
-                let mut inner: Object<'a> = Vec::with_capacity(4);
-                let mut scan = Scan::new(raw);
-                scan.object(|name, s| {
-                    inner.push((name, Node::Raw(s.value()?)));
-                    Ok(())
-                })
-                .ok()?;
-                if super::has_duplicates(&inner) {
-                    return None;
-                }
-                slot.1 = Node::Object(inner);
+                let inner = open(raw)?;
+                // Nothing has moved yet: `at` is the member's index in `members`.
+                slot.1 = Node::Object(
+                    inner
+                        .iter()
+                        .map(|(k, r)| (k.clone(), Node::Raw(r)))
+                        .collect(),
+                );
+                seen.opened.push((at, inner));
             }
         }
     }
@@ -250,16 +328,275 @@ pub(super) fn apply<'a>(
             },
         }
     }
+    if let Some(Node::Raw(r)) = find(top, "schemas")
+        .and_then(|i| top.get(i))
+        .map(|(_, n)| n)
+    {
+        seen.schemas = Some(r);
+    }
     fix_schemas(top, kind.core_urn())?;
     let mark = out.len();
     if write_object(top, out).is_err() {
         out.truncate(mark);
         return None;
     }
-    top.clear();
     // Counted only now: a `None` above leaves the resource to the other path, which counts.
     stats.map += put;
+    seen.put = put;
     Some(true)
+}
+
+/// An object member's members, values as their text; `None` when it does not scan or has
+/// duplicate names.
+fn open(raw: &str) -> Option<Vec<(Cow<'_, str>, &str)>> {
+    let mut inner = Vec::with_capacity(4);
+    let mut scan = Scan::new(raw);
+    scan.object(|name, s| {
+        inner.push((name, s.value()?));
+        Ok(())
+    })
+    .ok()?;
+    if super::has_duplicates(&inner) {
+        return None;
+    }
+    Some(inner)
+}
+
+/// What [`steps`] decides from, besides the maps and the kind: the names of the members, in
+/// order (a name is written back the same whether it came escaped or not: one read without
+/// escapes holds nothing JSON escapes, see `write_name`), and whether each value is `null`, an empty object,
+/// another object or anything else; the same of the members of the objects it opened; and
+/// the text of the `schemas` it read. Every other value only moves. Two resources of one
+/// shape go through the same steps, and the second's answer is the first's with its values in
+/// the same places ([`Plan`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Null,
+    EmptyObject,
+    Object,
+    Other,
+}
+
+impl Class {
+    /// Of a value's text as the scan gives it (no whitespace around it).
+    fn of(raw: &str) -> Class {
+        match raw.as_bytes().first() {
+            Some(b'n') => Class::Null,
+            Some(b'{') => {
+                if raw
+                    .get(1..)
+                    .is_some_and(|r| r.trim_start().starts_with('}'))
+                {
+                    Class::EmptyObject
+                } else {
+                    Class::Object
+                }
+            }
+            _ => Class::Other,
+        }
+    }
+}
+
+/// Where a value of the answer comes from: a member of the resource, a member of the `k`th
+/// object opened, text made by the steps (`schemas`), or an object of such values.
+enum Src<'a> {
+    Top(usize),
+    Inner(usize, usize),
+    Text(Vec<u8>),
+    Object(Vec<(Cow<'a, str>, Src<'a>)>),
+}
+
+enum Outcome<'a> {
+    Unchanged,
+    Written {
+        entries: Vec<(Cow<'a, str>, Src<'a>)>,
+        put: u32,
+    },
+}
+
+/// [`apply`]'s result on one resource, as a recipe for any resource of the same shape (see
+/// [`Class`]): which members go where, under which names.
+struct Plan<'a> {
+    maps: &'a [MapRule],
+    kind: Kind,
+    names: Shape<'a>,
+    /// For each object opened: its index among the members, and its members' names.
+    opened: Vec<(usize, Shape<'a>)>,
+    /// Where the `schemas` read came from, and its text.
+    schemas: Option<(Src<'a>, &'a str)>,
+    outcome: Outcome<'a>,
+}
+
+fn same_shape(shape: &[(Cow<'_, str>, Class)], members: &[(Cow<'_, str>, &str)]) -> bool {
+    shape.len() == members.len()
+        && shape
+            .iter()
+            .zip(members)
+            .all(|((n, c), (m, raw))| n == m && *c == Class::of(raw))
+}
+
+fn shape_of<'a>(members: &[(Cow<'a, str>, &'a str)]) -> Shape<'a> {
+    members
+        .iter()
+        .map(|(k, raw)| (k.clone(), Class::of(raw)))
+        .collect()
+}
+
+/// The same text: the very same member, told by its place in the body.
+fn same_text(a: &str, b: &str) -> bool {
+    std::ptr::eq(a.as_ptr(), b.as_ptr()) && a.len() == b.len()
+}
+
+/// Where `raw` came from among the members and the opened objects' members.
+fn source<'a>(
+    raw: &str,
+    members: &[(Cow<'a, str>, &'a str)],
+    opened: &[(usize, Texts<'a>)],
+) -> Option<Src<'a>> {
+    if let Some(i) = members.iter().position(|(_, r)| same_text(r, raw)) {
+        return Some(Src::Top(i));
+    }
+    opened.iter().enumerate().find_map(|(k, (_, inner))| {
+        inner
+            .iter()
+            .position(|(_, r)| same_text(r, raw))
+            .map(|j| Src::Inner(k, j))
+    })
+}
+
+/// The steps' answer as a recipe: each value traced to where it came from.
+fn trace<'a>(
+    object: &Object<'a>,
+    members: &Members<'a>,
+    opened: &[(usize, Texts<'a>)],
+) -> Option<Vec<(Cow<'a, str>, Src<'a>)>> {
+    object
+        .iter()
+        .map(|(k, n)| {
+            let src = match n {
+                Node::Raw(r) => source(r, &members.0, opened)?,
+                Node::Object(inner) => Src::Object(trace(inner, members, opened)?),
+                Node::Json(v) => {
+                    let mut text = Vec::new();
+                    json::write(v, &mut text).ok()?;
+                    Src::Text(text)
+                }
+                Node::Text(t) => Src::Text(t.clone()),
+            };
+            Some((k.clone(), src))
+        })
+        .collect()
+}
+
+impl<'a> Plan<'a> {
+    fn new(
+        maps: &'a [MapRule],
+        kind: Kind,
+        members: &Members<'a>,
+        seen: Seen<'a>,
+        outcome: Outcome<'a>,
+    ) -> Option<Self> {
+        let schemas = match seen.schemas {
+            Some(text) => Some((source(text, &members.0, &seen.opened)?, text)),
+            None => None,
+        };
+        Some(Plan {
+            maps,
+            kind,
+            names: shape_of(&members.0),
+            opened: seen
+                .opened
+                .iter()
+                .map(|(at, inner)| (*at, shape_of(inner)))
+                .collect(),
+            schemas,
+            outcome,
+        })
+    }
+
+    /// The plan on a resource of its shape: `None` when the resource is not of it (nothing
+    /// written, nothing counted).
+    fn replay(
+        &self,
+        maps: &'a [MapRule],
+        kind: Kind,
+        members: &Members<'a>,
+        opened: &mut Vec<Texts<'a>>,
+        stats: &mut Stats,
+        out: &mut Vec<u8>,
+    ) -> Option<bool> {
+        if !std::ptr::eq(self.maps, maps)
+            || self.kind != kind
+            || !same_shape(&self.names, &members.0)
+        {
+            return None;
+        }
+        opened.truncate(self.opened.len());
+        opened.resize_with(self.opened.len(), Vec::new);
+        for ((at, shape), inner) in self.opened.iter().zip(opened.iter_mut()) {
+            let raw = members.0.get(*at)?.1;
+            inner.clear();
+            Scan::new(raw)
+                .object(|name, s| {
+                    inner.push((name, s.value()?));
+                    Ok(())
+                })
+                .ok()?;
+            if !same_shape(shape, inner) {
+                return None;
+            }
+        }
+        if let Some((src, text)) = &self.schemas {
+            if value(src, &members.0, opened)? != *text {
+                return None;
+            }
+        }
+        let Outcome::Written { entries, put } = &self.outcome else {
+            return Some(false);
+        };
+        let mark = out.len();
+        if write_entries(entries, &members.0, opened, out).is_none() {
+            out.truncate(mark);
+            return None;
+        }
+        stats.map += *put;
+        Some(true)
+    }
+}
+
+/// The text of a traced member (not an object or made text).
+fn value<'a>(
+    src: &Src<'a>,
+    members: &[(Cow<'a, str>, &'a str)],
+    opened: &[Texts<'a>],
+) -> Option<&'a str> {
+    match src {
+        Src::Top(i) => members.get(*i).map(|(_, r)| *r),
+        Src::Inner(k, j) => opened.get(*k)?.get(*j).map(|(_, r)| *r),
+        Src::Text(_) | Src::Object(_) => None,
+    }
+}
+
+fn write_entries<'a>(
+    entries: &[(Cow<'a, str>, Src<'a>)],
+    members: &[(Cow<'a, str>, &'a str)],
+    opened: &[Texts<'a>],
+    out: &mut Vec<u8>,
+) -> Option<()> {
+    out.push(b'{');
+    for (i, (k, src)) in entries.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_name(out, k);
+        match src {
+            Src::Text(t) => out.extend_from_slice(t),
+            Src::Object(inner) => write_entries(inner, members, opened, out)?,
+            src => out.extend_from_slice(value(src, members, opened)?.as_bytes()),
+        }
+    }
+    out.push(b'}');
+    Some(())
 }
 
 /// `fix_schemas` on the members: drop empty or null extension objects, make `schemas` list the

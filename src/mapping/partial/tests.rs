@@ -347,3 +347,177 @@ fn a_value_moved_onto_a_member_the_target_wrote_replaces_its_value() {
         assert!(got.get("userType").is_none(), "{body}");
     }
 }
+
+/// The answer for a list, each resource mapped on its own: `{"Resources":[…]}` around each
+/// resource's text as mapped alone (or as it came, when nothing changed).
+fn each_alone(rules: &Rules, resources: &[&str]) -> String {
+    let one: Vec<String> = resources
+        .iter()
+        .map(|r| {
+            let body = format!(r#"{{"Resources":[{r}]}}"#);
+            match partial(rules, "/Users", body.as_bytes()).0 {
+                Partial::Mapped(b) => {
+                    let text = String::from_utf8(b).unwrap();
+                    let inner = text
+                        .strip_prefix(r#"{"Resources":["#)
+                        .and_then(|t| t.strip_suffix("]}"))
+                        .unwrap();
+                    inner.to_string()
+                }
+                Partial::Unchanged => r.to_string(),
+                Partial::Whole => panic!("whole-tree fallback for {r}"),
+            }
+        })
+        .collect();
+    format!(r#"{{"Resources":[{}]}}"#, one.join(","))
+}
+
+/// A list's resources of one shape are written by the plan made of the first one: the answer is,
+/// byte for byte, each resource as mapped on its own; and the resources whose shape differs
+/// (a name escaped, an object null or empty, another member in an extension, another
+/// `schemas`, another kind) are mapped by the steps themselves. Each list is also held to the
+/// whole tree.
+#[test]
+fn resources_of_one_shape_replay_the_first_ones_plan_and_the_others_do_not() {
+    let t = tenant();
+    let core = "urn:ietf:params:scim:schemas:core:2.0:User";
+    let user = |schemas: &str, title: &str, wx: &str, kind: &str, ent: &str| {
+        format!(
+            r#"{{"schemas":{schemas},"id":"1","{title}":"T","{WX}":{wx},"userType":"E","meta":{{"resourceType":"{kind}"}},"{ENT}":{ent}}}"#
+        )
+    };
+    let schemas = format!(r#"["{core}","{WX}"]"#);
+    let wx = r#"{"extensionAttribute1":"x"}"#;
+    let first = user(
+        &schemas,
+        "title",
+        r#"{"extensionAttribute1":"Sales"}"#,
+        "User",
+        "null",
+    );
+    let others = [
+        // The same shape: other values, other whitespace inside them.
+        user(
+            &schemas,
+            "title",
+            r#"{"extensionAttribute1": [1, 2] }"#,
+            "User",
+            "null",
+        ),
+        user(
+            &schemas,
+            "title",
+            r#"{"extensionAttribute1":{"a":null}}"#,
+            "User",
+            "null",
+        ),
+        // Another shape each.
+        user(&schemas, r"\u0074itle", wx, "User", "null"),
+        user(&schemas, "title", "null", "User", "null"),
+        user(&schemas, "title", "{}", "User", "null"),
+        user(&schemas, "title", "{ }", "User", "null"),
+        user(
+            &schemas,
+            "title",
+            r#"{"extensionAttribute3":"x"}"#,
+            "User",
+            "null",
+        ),
+        user(
+            &schemas,
+            "title",
+            r#"{"extensionAttribute1":"x","other":1}"#,
+            "User",
+            "null",
+        ),
+        user(&format!(r#"["{core}"]"#), "title", wx, "User", "null"),
+        user(
+            &format!(r#"["{WX}","{core}"]"#),
+            "title",
+            wx,
+            "User",
+            "null",
+        ),
+        user(
+            &format!(r#"["{}","{WX}"]"#, core.to_uppercase()),
+            "title",
+            wx,
+            "User",
+            "null",
+        ),
+        user(&schemas, "title", wx, "Group", "null"),
+        // The enterprise object null (made again), not an object (the put fails), empty, or not.
+        user(&schemas, "title", wx, "User", r#""odd""#),
+        user(&schemas, "title", wx, "User", "{}"),
+        user(&schemas, "title", wx, "User", r#"{"manager":"m"}"#),
+    ];
+    for other in &others {
+        for pair in [
+            [first.as_str(), other.as_str()],
+            [other.as_str(), first.as_str()],
+        ] {
+            // Three in a row: a plan made of the second applies to the third.
+            let three = [pair[0], pair[1], pair[1]];
+            let body = format!(r#"{{"Resources":[{}]}}"#, three.join(","));
+            let Partial::Mapped(got) = partial(&t.rules, "/Users", body.as_bytes()).0 else {
+                panic!("{body}")
+            };
+            assert_eq!(
+                String::from_utf8(got).unwrap(),
+                each_alone(&t.rules, &three)
+            );
+            let list: Value = serde_json::from_str(&body).unwrap();
+            same(&t.rules, "/Users", &list);
+        }
+    }
+}
+
+/// The plan is made and replayed: after one resource, a second of its shape is written by it,
+/// and one of another shape is not (its steps make a new plan).
+#[test]
+fn a_plan_is_made_of_a_mapped_resource_and_replayed_on_its_shape_only() {
+    let t = tenant();
+    let maps = &t.rules.for_kind(Kind::User).maps;
+    let text = format!(
+        r#"[{{"{WX}":{{"extensionAttribute1":"a"}},"id":"1"}},{{"{WX}":{{"extensionAttribute1":"b"}},"id":"2"}},{{"{WX}":null,"id":"3"}}]"#
+    );
+    let mut scan = Scan::new(&text);
+    let mut resources = Vec::new();
+    scan.array(|s| {
+        resources.push(Members::scan(s)?);
+        Ok(())
+    })
+    .unwrap();
+    let [first, second, third] = &resources[..] else {
+        panic!("three resources")
+    };
+    fn apply<'a>(
+        maps: &'a [crate::mapping::rules::MapRule],
+        r: &Members<'a>,
+        scratch: &mut simple::Scratch<'a>,
+        out: &mut Vec<u8>,
+    ) -> Option<bool> {
+        simple::apply(maps, Kind::User, r, scratch, &mut Stats::default(), out)
+    }
+    let mut scratch = simple::Scratch::default();
+    let mut out = Vec::new();
+    assert!(!scratch.replays(second));
+    assert_eq!(apply(maps, first, &mut scratch, &mut out), Some(true));
+    assert!(scratch.replays(second));
+    assert!(!scratch.replays(third));
+    out.clear();
+    assert_eq!(apply(maps, second, &mut scratch, &mut out), Some(true));
+    assert_eq!(
+        String::from_utf8(out.clone()).unwrap(),
+        format!(
+            r#"{{"id":"2","{ENT}":{{"department":"b"}},"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","{ENT}"]}}"#
+        )
+    );
+    // The third is not of the plan's shape (its extension is null): nothing taken, and the
+    // plan made of it says so.
+    out.clear();
+    assert_eq!(apply(maps, third, &mut scratch, &mut out), Some(false));
+    assert!(out.is_empty());
+    assert!(scratch.replays(third));
+    assert!(!scratch.replays(first));
+}
