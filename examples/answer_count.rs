@@ -4,6 +4,8 @@
 //! - `answer` (the default): the answer mapping of the list (`mapping::partial::response` on
 //!   the full Entra -> Webex policy and the upstream's 10-user list, as `benches/load/run.sh`
 //!   sends them);
+//! - `mixed`: the same on a list whose users alternate between two shapes (every other one has
+//!   a `title`), so no resource is written by the plan made of the one before it;
 //! - `patch`: Entra's 6-op PATCH as the gateway takes it on that tenant: the strict parse,
 //!   `flow::translate::request` and the bytes that go upstream.
 // Bench code may panic; src/ may not (Cargo.toml [lints]).
@@ -32,7 +34,11 @@ fn main() {
     if std::env::args().nth(2).as_deref() == Some("patch") {
         return patch(&tenant, n);
     }
-    let list = load_case::webex_list();
+    let list = if std::env::args().nth(2).as_deref() == Some("mixed") {
+        load_case::webex_list_mixed()
+    } else {
+        load_case::webex_list()
+    };
     let mut written = 0;
     for _ in 0..n {
         match response(

@@ -54,6 +54,22 @@ pub const WX: &str = "urn:scim:schemas:extension:cisco:webexidentity:2.0:User";
 
 /// The load benchmark's upstream answer to `GET /Users?count=10` (benches/load/run.sh).
 pub fn webex_list() -> Vec<u8> {
+    list_of(|_, user| user)
+}
+
+/// [`webex_list`] with every other user given a `title`: no two resources in a row share a
+/// shape, so the answer mapping makes a plan for each and replays none (its worst case).
+pub fn webex_list_mixed() -> Vec<u8> {
+    list_of(|i, mut user| {
+        if let (1, Some(m)) = (i % 2, user.as_object_mut()) {
+            m.insert("title".into(), json!("Engineer"));
+        }
+        user
+    })
+}
+
+/// The load list, each user as `edit` leaves it.
+fn list_of(edit: impl Fn(usize, serde_json::Value) -> serde_json::Value) -> Vec<u8> {
     let base = "http://127.0.0.1:8081/v2";
     let users: Vec<_> = (0..10)
         .map(|i| {
@@ -64,6 +80,8 @@ pub fn webex_list() -> Vec<u8> {
                 WX: {"extensionAttribute1": "Sales"},
                 "meta": {"resourceType": "User", "version": "W/\"1\"", "location": format!("{base}/Users/{id}")}})
         })
+        .enumerate()
+        .map(|(i, user)| edit(i, user))
         .collect();
     serde_json::to_vec(&json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"], "totalResults": 10,
         "startIndex": 1, "itemsPerPage": 10, "Resources": users}))

@@ -87,6 +87,10 @@ type Shape<'a> = Vec<(Cow<'a, str>, Class)>;
 pub(super) struct Scratch<'a> {
     top: Object<'a>,
     plan: Option<Plan<'a>>,
+    /// The [`fingerprint`] of the last resource the steps mapped: a plan is made only of a
+    /// resource of the same shape as the one before it, so that a list whose resources all
+    /// differ does not pay for plans it never replays.
+    last: Option<u64>,
     /// The opened objects' members of the resource being replayed.
     opened: Vec<Texts<'a>>,
 }
@@ -147,7 +151,8 @@ fn plain(s: &str) -> bool {
 /// `Some(true)`: the mapped resource was written to `out`.
 ///
 /// A resource of the same shape as the last one mapped (see [`Plan`]) is written by the plan
-/// made of that one, without the steps below.
+/// made of that one, without the steps below. (The plan is made of the second resource in a
+/// row of one shape.)
 pub(super) fn apply<'a>(
     maps: &'a [MapRule],
     kind: Kind,
@@ -161,8 +166,17 @@ pub(super) fn apply<'a>(
             return Some(done);
         }
     }
-    let mut seen = Seen::default();
+    let print = fingerprint(&members.0);
+    let again = scratch.last.replace(print) == Some(print);
+    let mut seen = Seen {
+        record: again,
+        ..Seen::default()
+    };
     let done = steps(maps, kind, members, &mut scratch.top, &mut seen, stats, out)?;
+    if !again {
+        scratch.top.clear();
+        return Some(done);
+    }
     // What the steps did, for the next resources of this shape (none when a value in the
     // result cannot be traced to the member it came from).
     let outcome = if done {
@@ -204,6 +218,8 @@ impl<'a> Scratch<'a> {
 /// text it read, and how many values it put.
 #[derive(Default)]
 struct Seen<'a> {
+    /// Whether a plan will be made (else `opened` is left empty).
+    record: bool,
     opened: SmallVec<[(usize, Texts<'a>); 2]>,
     schemas: Option<&'a str>,
     put: u32,
@@ -257,15 +273,27 @@ fn steps<'a>(
         };
         if let Node::Raw(raw) = slot.1 {
             if raw.starts_with('{') {
-                let inner = open(raw)?;
-                // Nothing has moved yet: `at` is the member's index in `members`.
-                slot.1 = Node::Object(
-                    inner
-                        .iter()
-                        .map(|(k, r)| (k.clone(), Node::Raw(r)))
-                        .collect(),
-                );
-                seen.opened.push((at, inner));
+                let mut inner: Object<'a> = Vec::with_capacity(4);
+                // Kept for a plan only.
+                let mut texts: Texts<'a> = Vec::new();
+                let mut scan = Scan::new(raw);
+                scan.object(|name, s| {
+                    let v = s.value()?;
+                    if seen.record {
+                        texts.push((name.clone(), v));
+                    }
+                    inner.push((name, Node::Raw(v)));
+                    Ok(())
+                })
+                .ok()?;
+                if super::has_duplicates(&inner) {
+                    return None;
+                }
+                slot.1 = Node::Object(inner);
+                if seen.record {
+                    // Nothing has moved yet: `at` is the member's index in `members`.
+                    seen.opened.push((at, texts));
+                }
             }
         }
     }
@@ -346,22 +374,6 @@ fn steps<'a>(
     Some(true)
 }
 
-/// An object member's members, values as their text; `None` when it does not scan or has
-/// duplicate names.
-fn open(raw: &str) -> Option<Vec<(Cow<'_, str>, &str)>> {
-    let mut inner = Vec::with_capacity(4);
-    let mut scan = Scan::new(raw);
-    scan.object(|name, s| {
-        inner.push((name, s.value()?));
-        Ok(())
-    })
-    .ok()?;
-    if super::has_duplicates(&inner) {
-        return None;
-    }
-    Some(inner)
-}
-
 /// What [`steps`] decides from, besides the maps and the kind: the names of the members, in
 /// order (a name is written back the same whether it came escaped or not: one read without
 /// escapes holds nothing JSON escapes, see `write_name`), and whether each value is `null`, an empty object,
@@ -440,6 +452,26 @@ fn shape_of<'a>(members: &[(Cow<'a, str>, &'a str)]) -> Shape<'a> {
         .iter()
         .map(|(k, raw)| (k.clone(), Class::of(raw)))
         .collect()
+}
+
+/// A summary of a resource's [`Shape`] that costs no allocation: equal for equal shapes. Two
+/// shapes that differ may share one; then a plan is made that will not be replayed (the plan
+/// checks the whole shape), which costs time and never changes an answer.
+fn fingerprint(members: &[(Cow<'_, str>, &str)]) -> u64 {
+    members.iter().fold(members.len() as u64, |h, (k, raw)| {
+        let name = k.as_bytes();
+        let class = match Class::of(raw) {
+            Class::Null => 0u64,
+            Class::EmptyObject => 1,
+            Class::Object => 2,
+            Class::Other => 3,
+        };
+        let x = name.len() as u64
+            | u64::from(name.first().copied().unwrap_or(0)) << 16
+            | u64::from(name.last().copied().unwrap_or(0)) << 24
+            | class << 32;
+        (h ^ x).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// The same text: the very same member, told by its place in the body.

@@ -372,7 +372,7 @@ fn each_alone(rules: &Rules, resources: &[&str]) -> String {
     format!(r#"{{"Resources":[{}]}}"#, one.join(","))
 }
 
-/// A list's resources of one shape are written by the plan made of the first one: the answer is,
+/// A list's resources of one shape are written by the plan made of one of them: the answer is,
 /// byte for byte, each resource as mapped on its own; and the resources whose shape differs
 /// (a name escaped, an object null or empty, another member in an extension, another
 /// `schemas`, another kind) are mapped by the steps themselves. Each list is also held to the
@@ -456,30 +456,27 @@ fn resources_of_one_shape_replay_the_first_ones_plan_and_the_others_do_not() {
             [first.as_str(), other.as_str()],
             [other.as_str(), first.as_str()],
         ] {
-            // Three in a row: a plan made of the second applies to the third.
-            let three = [pair[0], pair[1], pair[1]];
-            let body = format!(r#"{{"Resources":[{}]}}"#, three.join(","));
+            // A plan is made of the second of a shape in a row, and tried on the next ones.
+            let five = [pair[0], pair[0], pair[1], pair[1], pair[1]];
+            let body = format!(r#"{{"Resources":[{}]}}"#, five.join(","));
             let Partial::Mapped(got) = partial(&t.rules, "/Users", body.as_bytes()).0 else {
                 panic!("{body}")
             };
-            assert_eq!(
-                String::from_utf8(got).unwrap(),
-                each_alone(&t.rules, &three)
-            );
+            assert_eq!(String::from_utf8(got).unwrap(), each_alone(&t.rules, &five));
             let list: Value = serde_json::from_str(&body).unwrap();
             same(&t.rules, "/Users", &list);
         }
     }
 }
 
-/// The plan is made and replayed: after one resource, a second of its shape is written by it,
-/// and one of another shape is not (its steps make a new plan).
+/// The plan is made and replayed: a plan is made of the second resource in a row of one shape,
+/// and replayed on the next ones of that shape only.
 #[test]
 fn a_plan_is_made_of_a_mapped_resource_and_replayed_on_its_shape_only() {
     let t = tenant();
     let maps = &t.rules.for_kind(Kind::User).maps;
     let text = format!(
-        r#"[{{"{WX}":{{"extensionAttribute1":"a"}},"id":"1"}},{{"{WX}":{{"extensionAttribute1":"b"}},"id":"2"}},{{"{WX}":null,"id":"3"}}]"#
+        r#"[{{"{WX}":{{"extensionAttribute1":"a"}},"id":"1"}},{{"{WX}":{{"extensionAttribute1":"b"}},"id":"2"}},{{"{WX}":{{"extensionAttribute1":"c"}},"id":"3"}},{{"{WX}":null,"id":"4"}},{{"{WX}":null,"id":"5"}}]"#
     );
     let mut scan = Scan::new(&text);
     let mut resources = Vec::new();
@@ -488,8 +485,8 @@ fn a_plan_is_made_of_a_mapped_resource_and_replayed_on_its_shape_only() {
         Ok(())
     })
     .unwrap();
-    let [first, second, third] = &resources[..] else {
-        panic!("three resources")
+    let [r1, r2, r3, r4, r5] = &resources[..] else {
+        panic!("five resources")
     };
     fn apply<'a>(
         maps: &'a [crate::mapping::rules::MapRule],
@@ -501,23 +498,29 @@ fn a_plan_is_made_of_a_mapped_resource_and_replayed_on_its_shape_only() {
     }
     let mut scratch = simple::Scratch::default();
     let mut out = Vec::new();
-    assert!(!scratch.replays(second));
-    assert_eq!(apply(maps, first, &mut scratch, &mut out), Some(true));
-    assert!(scratch.replays(second));
-    assert!(!scratch.replays(third));
+    assert_eq!(apply(maps, r1, &mut scratch, &mut out), Some(true));
+    // One resource of a shape makes no plan; the second in a row does.
+    assert!(!scratch.replays(r2));
+    assert_eq!(apply(maps, r2, &mut scratch, &mut out), Some(true));
+    assert!(scratch.replays(r3));
+    assert!(!scratch.replays(r4));
     out.clear();
-    assert_eq!(apply(maps, second, &mut scratch, &mut out), Some(true));
+    assert_eq!(apply(maps, r3, &mut scratch, &mut out), Some(true));
     assert_eq!(
         String::from_utf8(out.clone()).unwrap(),
         format!(
-            r#"{{"id":"2","{ENT}":{{"department":"b"}},"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","{ENT}"]}}"#
+            r#"{{"id":"3","{ENT}":{{"department":"c"}},"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","{ENT}"]}}"#
         )
     );
-    // The third is not of the plan's shape (its extension is null): nothing taken, and the
-    // plan made of it says so.
+    // The fourth is not of the plan's shape (its extension is null): nothing taken, and the
+    // plan stays; the fifth, of the fourth's shape, makes a plan that says nothing changes.
     out.clear();
-    assert_eq!(apply(maps, third, &mut scratch, &mut out), Some(false));
+    assert_eq!(apply(maps, r4, &mut scratch, &mut out), Some(false));
     assert!(out.is_empty());
-    assert!(scratch.replays(third));
-    assert!(!scratch.replays(first));
+    assert!(scratch.replays(r1));
+    assert!(!scratch.replays(r5));
+    assert_eq!(apply(maps, r5, &mut scratch, &mut out), Some(false));
+    assert!(out.is_empty());
+    assert!(scratch.replays(r4));
+    assert!(!scratch.replays(r1));
 }
