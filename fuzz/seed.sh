@@ -166,7 +166,11 @@ GROUP = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "id": "g", 
          "members": [{"value": "u1"}], "meta": {"resourceType": "Group"}}
 LIST = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"], "totalResults": 3,
         "Resources": [answer_user(0), answer_user(1), GROUP, 7, None]}
-for doc, path in [(LIST, 0), (answer_user(2), 2), (GROUP, 1), (LIST, 1)]:
+# Resources of one shape in a row, then of another (a plan made, replayed, then refused).
+SHAPES = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+          "Resources": [answer_user(i) for i in range(4)] + [dict(answer_user(i), **{WX: None}) for i in (4, 5)]
+          + [dict(answer_user(6), schemas=[WX, CORE]), answer_user(7)]}
+for doc, path in [(LIST, 0), (answer_user(2), 2), (GROUP, 1), (LIST, 1), (SHAPES, 0)]:
     for text in (json.dumps(doc), json.dumps(doc, indent=2), json.dumps(doc, ensure_ascii=False)):
         for tenant in (0, 1):
             add("partial_answer", bytes([tenant | path << 1]) + text.encode())
