@@ -281,16 +281,12 @@ fn steps<'a>(
                 let mut inner: Object<'a> = Vec::with_capacity(4);
                 // Kept for a plan only.
                 let mut texts: Texts<'a> = Vec::new();
-                let mut scan = Scan::new(raw);
-                scan.object(|name, s| {
-                    let v = s.value()?;
+                each_member(raw, |name, v| {
                     if seen.record {
                         texts.push((name.clone(), v));
                     }
                     inner.push((name, Node::Raw(v)));
-                    Ok(())
-                })
-                .ok()?;
+                })?;
                 if super::has_duplicates(&inner) {
                     return None;
                 }
@@ -379,11 +375,22 @@ fn steps<'a>(
     Some(true)
 }
 
+/// Each member of the object whose text is `raw`, its value as its text; `None` when it does
+/// not scan.
+fn each_member<'a>(raw: &'a str, mut each: impl FnMut(Cow<'a, str>, &'a str)) -> Option<()> {
+    Scan::new(raw)
+        .object(|name, s| {
+            each(name, s.value()?);
+            Ok(())
+        })
+        .ok()
+}
+
 /// What [`steps`] decides from, besides the maps and the kind: the names of the members, in
 /// order (a name is written back the same whether it came escaped or not: one read without
-/// escapes holds nothing JSON escapes, see `write_name`), and whether each value is `null`, an empty object,
-/// another object or anything else; the same of the members of the objects it opened; and
-/// the text of the `schemas` it read. Every other value only moves. Two resources of one
+/// escapes holds nothing JSON escapes, see `write_name`), and whether each value is `null`,
+/// an empty object, another object or anything else; the same of the members of the objects
+/// it opened; and the text of the `schemas` it read. Every other value only moves. Two resources of one
 /// shape go through the same steps, and the second's answer is the first's with its values in
 /// the same places ([`Plan`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -573,12 +580,7 @@ impl<'a> Plan<'a> {
         for ((at, shape), inner) in self.opened.iter().zip(opened.iter_mut()) {
             let raw = members.0.get(*at)?.1;
             inner.clear();
-            Scan::new(raw)
-                .object(|name, s| {
-                    inner.push((name, s.value()?));
-                    Ok(())
-                })
-                .ok()?;
+            each_member(raw, |name, v| inner.push((name, v)))?;
             if !same_shape(shape, inner) {
                 return None;
             }
