@@ -219,11 +219,11 @@ impl<'a> Scratch<'a> {
 }
 
 /// What [`steps`] read of a resource beyond its names and the kinds of its values: the
-/// objects it opened (their index among the members, and their own members), the `schemas`
-/// text it read, and how many values it put.
+/// objects it opened (their index among the members, and their own members) and the `schemas`
+/// text it read, both kept only when a plan will be made; and how many values it put.
 #[derive(Default)]
 struct Seen<'a> {
-    /// Whether a plan will be made (else `opened` is left empty).
+    /// Whether a plan will be made (else `opened` and `schemas` are left empty).
     record: bool,
     opened: SmallVec<[(usize, Texts<'a>); 2]>,
     schemas: Option<&'a str>,
@@ -357,11 +357,13 @@ fn steps<'a>(
             },
         }
     }
-    if let Some(Node::Raw(r)) = find(top, "schemas")
-        .and_then(|i| top.get(i))
-        .map(|(_, n)| n)
-    {
-        seen.schemas = Some(r);
+    if seen.record {
+        if let Some(Node::Raw(r)) = find(top, "schemas")
+            .and_then(|i| top.get(i))
+            .map(|(_, n)| n)
+        {
+            seen.schemas = Some(r);
+        }
     }
     fix_schemas(top, kind.core_urn())?;
     let mark = out.len();
