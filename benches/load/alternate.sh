@@ -27,7 +27,8 @@ kill "$HOLD_GW"
 while kill -0 "$HOLD_GW" 2>/dev/null; do sleep 0.1; done
 # launch BIN PORT: a gateway on run.sh's policies, its admin on PORT + 1; sets LAUNCHED.
 launch() {
-  RUST_LOG=warn "$1" serve --policies "$POL" --listen 127.0.0.1:"$2" --admin 127.0.0.1:$(($2 + 1)) \
+  # A session (scheduling group) of its own, as run.sh gives its gateway.
+  RUST_LOG=warn setsid "$1" serve --policies "$POL" --listen 127.0.0.1:"$2" --admin 127.0.0.1:$(($2 + 1)) \
     --threads "${SCIMGATE_THREADS:-2}" ${SCIMGATE_ARGS:-} 2>/dev/null &
   LAUNCHED=$!
   for _ in $(seq 100); do curl -sf -o /dev/null http://127.0.0.1:$(($2 + 1))/readyz && return; sleep 0.1; done

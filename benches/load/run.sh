@@ -103,7 +103,13 @@ to = "urn:scim:schemas:extension:cisco:webexidentity:2.0:User:extensionAttribute
 path = "emails.value"
 fn = "lowercase"
 TOML
-RUST_LOG=warn "$BIN" serve --policies "$W/pol" --listen 127.0.0.1:$GW --admin 127.0.0.1:$ADMIN --threads "$THREADS" ${SCIMGATE_ARGS:-} 2>"$W/gw.log" &
+# The gateway runs in a session of its own, as nginx does (it daemonizes) and as a service does
+# under systemd (a cgroup of its own). With the kernel's autogroups (CONFIG_SCHED_AUTOGROUP, on
+# by default in Debian's kernels) CPU is shared fairly between sessions first, then between the
+# threads within one: started from this script's session, the gateway shared one share with
+# wrk, the load generator, while nginx's proxy had one apart from it (benches/README.md,
+# "Seventeenth round"). `setsid` execs in place here (no job control), so $! is the gateway.
+RUST_LOG=warn setsid "$BIN" serve --policies "$W/pol" --listen 127.0.0.1:$GW --admin 127.0.0.1:$ADMIN --threads "$THREADS" ${SCIMGATE_ARGS:-} 2>"$W/gw.log" &
 echo $! > "$W/gw.pid"
 for _ in $(seq 100); do curl -sf -o /dev/null http://127.0.0.1:$ADMIN/readyz && break; sleep 0.1; done
 for u in "http://127.0.0.1:$UP/v2/Users" "http://127.0.0.1:$PROXY/v2/Users" "http://127.0.0.1:$GW/pass/scim/v2/Users" "http://127.0.0.1:$GW/full/scim/v2/Users"; do
@@ -130,6 +136,9 @@ targets() { # case tag: the case sent to the four targets in turn, files <case>.
   run "$1.full.$2" "http://127.0.0.1:$GW" /full/scim/v2 "$1" "$CONN"
 }
 echo "wrk -t$WT -c$CONN -d${DUR}s, mix.lua; gateway and nginx proxy with $THREADS threads/workers; $(nproc) cores; $ROUNDS round(s)"
+# Who shares CPU with whom (the scheduling group of each; "off" when autogroups are disabled).
+group() { cat /proc/"$1"/autogroup 2>/dev/null | cut -d' ' -f1 || true; }
+echo "scheduling groups: wrk (this script) $(group $$), gateway $(group "$(cat "$W/gw.pid")"), nginx $(group "$(cat "$W/nginx.pid")") (autogroup $(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null || echo n/a))"
 for r in $(seq "$ROUNDS"); do
   for c in $CASES; do targets "$c" "$r"; done
 done
@@ -182,7 +191,7 @@ mkdir -p "$W/many"
 for i in $(seq 1 1000); do
   printf 'tenant = "t%s"\nroute = "/t%s/scim/v2"\nidp = "entra"\n[auth]\nbearer_sha256 = ["%s"]\n[upstream]\nurl = "http://127.0.0.1:%s/v2"\n[[map]]\nfrom = "title"\nto = "nickName"\n[limits]\nrequests_per_second = 25\n' "$i" "$i" "$H" "$UP" > "$W/many/t$i.toml"
 done
-RUST_LOG=warn "$BIN" serve --policies "$W/many" --listen 127.0.0.1:$GW --admin 127.0.0.1:$ADMIN --threads "$THREADS" 2>"$W/many.log" &
+RUST_LOG=warn setsid "$BIN" serve --policies "$W/many" --listen 127.0.0.1:$GW --admin 127.0.0.1:$ADMIN --threads "$THREADS" 2>"$W/many.log" &
 echo $! > "$W/gw.pid"
 for _ in $(seq 200); do curl -sf -o /dev/null http://127.0.0.1:$ADMIN/readyz && break; sleep 0.1; done
 for i in $(seq 1 1000 | shuf -n 200); do curl -s -o /dev/null -H 'Authorization: Bearer bench-token' "http://127.0.0.1:$GW/t$i/scim/v2/Users"; done
