@@ -42,7 +42,8 @@ bearer_sha256 = ["$(printf %s bench-token | ./target/release/scimgate hash-token
 [upstream]
 url = "http://127.0.0.1:$UP/v2"
 TOML
-RUST_LOG=warn ./target/release/scimgate serve --policies "$W/pol" --listen 127.0.0.1:$GW --admin 127.0.0.1:$ADMIN 2>"$W/gw.log" &
+# A session (scheduling group) of its own, as nginx has: see benches/load/run.sh.
+RUST_LOG=warn setsid ./target/release/scimgate serve --policies "$W/pol" --listen 127.0.0.1:$GW --admin 127.0.0.1:$ADMIN 2>"$W/gw.log" &
 echo $! > "$W/gw.pid"
 for _ in $(seq 100); do curl -sf -o /dev/null http://127.0.0.1:$ADMIN/readyz && break; sleep 0.1; done
 for url in http://127.0.0.1:$UP/v2/Users http://127.0.0.1:$PROXY/v2/Users http://127.0.0.1:$GW/bench/scim/v2/Users; do
