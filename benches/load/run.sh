@@ -136,7 +136,7 @@ targets() { # case tag: the case sent to the four targets in turn, files <case>.
   run "$1.full.$2" "http://127.0.0.1:$GW" /full/scim/v2 "$1" "$CONN"
 }
 echo "wrk -t$WT -c$CONN -d${DUR}s, mix.lua; gateway and nginx proxy with $THREADS threads/workers; $(nproc) cores; $ROUNDS round(s)"
-# Who shares CPU with whom (the scheduling group of each; "off" when autogroups are disabled).
+# Who shares CPU with whom: the autogroup of each, and whether autogroups are on (1) or off (0).
 group() { cat /proc/"$1"/autogroup 2>/dev/null | cut -d' ' -f1 || true; }
 echo "scheduling groups: wrk (this script) $(group $$), gateway $(group "$(cat "$W/gw.pid")"), nginx $(group "$(cat "$W/nginx.pid")") (autogroup $(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null || echo n/a))"
 for r in $(seq "$ROUNDS"); do
